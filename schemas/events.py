@@ -1,0 +1,411 @@
+"""The v1 event contracts of design §3 as validating pydantic types: the one source of truth.
+
+`schemas.generate` writes `schemas/jsonschema/*.json` from these models for
+systems in other languages; a unit test fails when the two drift apart.
+
+Contract decisions every reader and writer should know:
+
+* Unknown extra fields are kept (`model_extra`), never rejected.
+* Optional fields may be absent or explicitly `null`; both mean "absent".
+  A `null` `outcome` therefore means the default, `succeeded`.
+* Required strings must be non-empty. Optional strings have no length rule.
+* `occurred_at` is an RFC 3339 string with an offset (`Z` or `+hh:mm`), seconds
+  required, leap second `:60` refused (Python cannot represent it); it is
+  converted to an aware UTC `datetime`. From Python an aware `datetime` is
+  accepted too (a producer convenience; JSON has no such type).
+* `event_id` stays the string that was sent (any UUID version, any hex case).
+* `outcome` and `order_status` are typed `str`, not enums: writers are
+  validated against the v1 values, but readers (`lenient_enums=True`) accept
+  values they do not know yet, so code reading them must handle any string.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Final
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from activitylog.errors import InvalidEvent
+from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
+
+# Patterns are written for ECMA-262, Rust `regex` (pydantic) and Python `re`
+# alike: `[0-9]` rather than `\d`, which is Unicode-aware in the latter two.
+UUID_PATTERN: Final = (
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+ACTION_PATTERN: Final = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
+CURRENCY_PATTERN: Final = r"^[A-Z]{3}$"
+DECIMAL_PATTERN: Final = r"^-?[0-9]+(\.[0-9]+)?$"
+# RFC 3339 §5.6 `date-time`, minus the leap second. Calendar validity (no
+# 30 February) is beyond a regular expression: Python checks it, and so does a
+# JSON Schema validator that asserts `format: date-time`.
+RFC3339_PATTERN: Final = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
+    r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_RFC3339 = re.compile(RFC3339_PATTERN)
+
+LENIENT_ENUMS: Final = "lenient_enums"
+_LENIENT_CONTEXT: Final[dict[str, Any]] = {LENIENT_ENUMS: True}
+
+
+class Outcome(StrEnum):
+    """The v1 values of a partner action's `outcome`."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    IN_PROGRESS = "in_progress"
+
+
+class OrderStatus(StrEnum):
+    """The v1 values of an order's `order_status`."""
+
+    PLACED = "placed"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+_TIMESTAMP_RULE: Final = "must be an RFC 3339 timestamp with an offset"
+
+
+def _parse_occurred_at(value: object) -> datetime:
+    """RFC 3339 string (or aware datetime) -> aware UTC datetime.
+
+    Our own parser because pydantic's lax datetime also takes Unix numbers,
+    date-only strings and minutes without seconds, and keeps the offset.
+    """
+    if isinstance(value, str):
+        if _RFC3339.fullmatch(value):
+            try:
+                # fromisoformat wants upper-case T and Z; RFC 3339 allows either case.
+                return datetime.fromisoformat(value.upper()).astimezone(UTC)
+            except (ValueError, OverflowError):
+                pass  # 30 February, year 0, or out of range once moved to UTC
+    elif isinstance(value, datetime) and value.utcoffset() is not None:
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            pass
+    raise PydanticCustomError("rfc3339", _TIMESTAMP_RULE)
+
+
+def _enum_validator(
+    values: type[StrEnum], default: str | None = None
+) -> Callable[[object, ValidationInfo], str]:
+    """A validator checking a string against `values`, except under the lenient context.
+
+    A plain validator on `str` (not an enum type) so that readers accept values
+    they do not know yet through the same model, and so the static type says
+    `str`, which is what a reader may actually get.
+    """
+    allowed = frozenset(v.value for v in values)
+    rule = "must be one of " + ", ".join(v.value for v in values)
+
+    def validate(value: object, info: ValidationInfo) -> str:
+        if value is None and default is not None:
+            return default
+        if isinstance(value, str):
+            if value in allowed:
+                return value if type(value) is str else str(value)
+            context = info.context
+            if context is not None and context.get(LENIENT_ENUMS):
+                if value:
+                    return value
+                raise PydanticCustomError("enum_empty", "must not be empty")
+        raise PydanticCustomError("enum", rule)
+
+    return validate
+
+
+def _enum_schema(values: type[StrEnum]) -> dict[str, Any]:
+    return {"type": "string", "enum": [v.value for v in values]}
+
+
+OccurredAt = Annotated[
+    datetime,
+    BeforeValidator(_parse_occurred_at),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": RFC3339_PATTERN,
+            "description": (
+                "When it happened upstream: RFC 3339 with an offset (Z or +hh:mm), "
+                "seconds required; stored in UTC."
+            ),
+        }
+    ),
+]
+
+OutcomeStr = Annotated[
+    str,
+    PlainValidator(_enum_validator(Outcome, default=Outcome.SUCCEEDED.value)),
+    WithJsonSchema(
+        {
+            "anyOf": [_enum_schema(Outcome), {"type": "null"}],
+            "default": Outcome.SUCCEEDED.value,
+            "description": (
+                "How the action ended; absent or null means succeeded. Writers use "
+                "these v1 values; readers show a value they do not know as it is."
+            ),
+        }
+    ),
+]
+
+OrderStatusStr = Annotated[
+    str,
+    PlainValidator(_enum_validator(OrderStatus)),
+    WithJsonSchema(
+        {
+            **_enum_schema(OrderStatus),
+            "description": (
+                "Where the order stands. Writers use these v1 values; readers show a "
+                "value they do not know as it is."
+            ),
+        }
+    ),
+]
+
+# `strict`: no int <-> str <-> bool coercion, as a JSON Schema validator would
+# refuse them too; `extra='allow'`: unknown fields are kept (design §3).
+_CONFIG: Final = ConfigDict(extra="allow", strict=True, frozen=True)
+
+
+class LineItem(BaseModel):
+    """One product line of an order. Unknown extra fields are kept."""
+
+    model_config = _CONFIG
+
+    product_name: str = Field(
+        min_length=1, description="Product name as it was when the order was placed."
+    )
+    quantity: int = Field(ge=1, description="How many units; an integer, at least 1.")
+    offer_id: str | None = Field(default=None, description="Catalogue offer id.")
+    sku: str | None = Field(default=None, description="Stock-keeping unit.")
+    unit_price: str | None = Field(
+        default=None,
+        pattern=DECIMAL_PATTERN,
+        description='One unit\'s price as a decimal string, e.g. "12.50", in the order currency.',
+    )
+    subscription_id: str | None = Field(
+        default=None, description="The subscription this line creates or changes."
+    )
+    term: str | None = Field(default=None, description="Commitment term, e.g. P1Y.")
+    billing_cycle: str | None = Field(default=None, description="e.g. monthly, annual.")
+
+
+class _Event(BaseModel):
+    """Fields shared by every v1 event: who did what to which customer, and when."""
+
+    model_config = _CONFIG
+
+    TOPIC: ClassVar[str]
+
+    event_id: str = Field(
+        pattern=UUID_PATTERN,
+        json_schema_extra={"format": "uuid"},
+        description="Idempotency key, a UUID (any version): the same id twice is one activity.",
+    )
+    occurred_at: OccurredAt
+    partner_id: str = Field(min_length=1, description="The partner (tenant) that acted.")
+    partner_user: str = Field(
+        min_length=1, description="UPN or e-mail of the partner user, or an application id."
+    )
+    customer_id: str = Field(
+        min_length=1, description="The affected customer's id; also the Kafka message key."
+    )
+    customer_name: str = Field(
+        min_length=1, description="The customer's company name when the event happened."
+    )
+    correlation_id: str | None = Field(default=None, description="Tracing: correlation id.")
+    source: str | None = Field(default=None, description="Tracing: the emitting system.")
+    actor_ip: str | None = Field(default=None, description="IP address the action came from.")
+    user_agent: str | None = Field(default=None, description="User agent the action came from.")
+
+
+class PartnerAction(_Event):
+    """A partner acted on a customer account (topic activity.partner-actions.v1).
+
+    Kafka message key: customer_id. Unknown extra fields are kept. Names are
+    snapshots taken when it happened.
+    """
+
+    TOPIC: ClassVar[str] = PARTNER_ACTIONS_TOPIC
+
+    action: str = Field(
+        pattern=ACTION_PATTERN,
+        description=(
+            "Dotted lowercase verb, e.g. customer.create, user.password_reset, "
+            "subscription.quantity_change."
+        ),
+    )
+    resource_type: str | None = Field(
+        default=None, description="customer, user, license, subscription, ..."
+    )
+    resource_id: str | None = Field(default=None, description="Id of the resource acted on.")
+    resource_name: str | None = Field(
+        default=None, description="Its name then, e.g. the product name of a subscription."
+    )
+    outcome: OutcomeStr = Outcome.SUCCEEDED.value
+    details: dict[str, Any] | None = Field(
+        default=None,
+        description='Free-form, e.g. {"old": {"quantity": 5}, "new": {"quantity": 8}}.',
+    )
+
+
+class Order(_Event):
+    """An order for a customer (topic activity.orders.v1), with its line items.
+
+    Kafka message key: customer_id. Unknown extra fields are kept. Names are
+    snapshots taken when it happened.
+    """
+
+    TOPIC: ClassVar[str] = ORDERS_TOPIC
+
+    order_id: str = Field(min_length=1, description="The order's id.")
+    order_status: OrderStatusStr
+    currency: str | None = Field(
+        default=None,
+        pattern=CURRENCY_PATTERN,
+        description="ISO 4217 code of the unit prices, e.g. EUR.",
+    )
+    line_items: list[LineItem] = Field(min_length=1, description="What was ordered; at least one.")
+
+
+Event = PartnerAction | Order
+
+EVENT_MODELS: Final[dict[str, type[PartnerAction] | type[Order]]] = {
+    PARTNER_ACTIONS_TOPIC: PartnerAction,
+    ORDERS_TOPIC: Order,
+}
+
+
+def validate_event(
+    topic: str,
+    raw: bytes | str | Mapping[str, Any],
+    *,
+    lenient_enums: bool = False,
+) -> PartnerAction | Order:
+    """Validate one event of `topic` against its v1 contract, or raise `InvalidEvent`.
+
+    Bytes and str are parsed as JSON by pydantic-core directly (the fast
+    path); a mapping is validated as already-decoded JSON. With
+    `lenient_enums` (readers, the processor) an `outcome` or `order_status`
+    this version does not know is kept as it is; every other rule applies.
+    The error names the first failing field as a dotted path
+    (`line_items.0.quantity`, or "" for the whole document).
+    """
+    model = EVENT_MODELS.get(topic)
+    if model is None:
+        known = ", ".join(EVENT_MODELS)
+        raise InvalidEvent("", f"unknown topic {topic!r} (expected one of {known})")
+    context = _LENIENT_CONTEXT if lenient_enums else None
+    try:
+        if isinstance(raw, bytes | bytearray | str):
+            return model.model_validate_json(raw, context=context)
+        if isinstance(raw, Mapping):
+            return model.model_validate(
+                raw if isinstance(raw, dict) else dict(raw), context=context
+            )
+    except ValidationError as exc:
+        raise _invalid_event(exc) from exc
+    raise InvalidEvent("", "must be a JSON object")
+
+
+def event_to_json_dict(event: PartnerAction | Order) -> dict[str, Any]:
+    """The event as JSON-ready data: what a producer publishes, and what validates again.
+
+    Declared optional fields that are absent or null are left out (they mean
+    the same); `outcome` is always present; unknown fields are kept exactly,
+    null values included; `occurred_at` is written in UTC with a `Z`.
+    Readers that need the bytes as sent should keep the raw message instead.
+    """
+    data = event.model_dump(mode="json")
+    _drop_none(data, _OPTIONAL_FIELDS[type(event)])
+    if isinstance(event, Order):
+        for item in data["line_items"]:
+            _drop_none(item, _OPTIONAL_FIELDS[LineItem])
+    return data
+
+
+_OPTIONAL_FIELDS: Final[dict[type[BaseModel], tuple[str, ...]]] = {
+    model: tuple(name for name, info in model.model_fields.items() if info.default is None)
+    for model in (PartnerAction, Order, LineItem)
+}
+
+
+def _drop_none(data: dict[str, Any], names: tuple[str, ...]) -> None:
+    """Remove the declared optional `names` whose value is None (extras are not in `names`)."""
+    for name in names:
+        if name in data and data[name] is None:
+            del data[name]
+
+
+# What a person reads for each pydantic error type; `{...}` take the error's ctx.
+_RULES: Final[dict[str, str]] = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "string_too_short": "must not be empty",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "greater_than_equal": "must be at least {ge}",
+    "list_type": "must be an array",
+    "too_short": "must have at least {min_length} item",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "json_invalid": "is not valid JSON: {error}",
+    "json_type": "must be JSON text",
+}
+
+# Pattern mismatches are explained per field: the regex itself helps nobody.
+_PATTERN_RULES: Final[dict[str, str]] = {
+    "event_id": "must be a UUID string (8-4-4-4-12 hexadecimal digits)",
+    "action": "must be a dotted lowercase verb such as customer.create",
+    "currency": "must be an ISO 4217 code of three capital letters, e.g. EUR",
+    "unit_price": 'must be a decimal string such as "12.50"',
+}
+
+
+def _invalid_event(exc: ValidationError) -> InvalidEvent:
+    """pydantic's first error -> `InvalidEvent(dotted field path, short rule)`."""
+    error = exc.errors(include_url=False, include_input=False)[0]
+    loc = error["loc"]
+    field = ".".join(str(part) for part in loc)
+    return InvalidEvent(field, _rule(error, loc))
+
+
+def _rule(error: ErrorDetails, loc: tuple[int | str, ...]) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "string_pattern_mismatch":
+        name = next((p for p in reversed(loc) if isinstance(p, str)), "")
+        return _PATTERN_RULES.get(name, "does not match {pattern}").format(**ctx)
+    if kind in ("model_type", "model_attributes_type", "dict_type") and not loc:
+        return "must be a JSON object"
+    template = _RULES.get(kind)
+    if template is None:
+        # Our own PydanticCustomError messages are already rules; anything
+        # else keeps pydantic's wording rather than hiding it.
+        return error["msg"]
+    try:
+        return template.format(**ctx)
+    except (KeyError, IndexError):
+        return error["msg"]
