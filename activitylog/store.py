@@ -1,0 +1,270 @@
+"""The ClickHouse store: URL parsing, one client API for both modes, migrations.
+
+Two modes share this code path (design §2): *embedded* (`chdb://PATH`, the
+real engine in-process through clickhouse-connect's chDB backend) and
+*server* (`http(s)://user:pass@host:port/db`).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from activitylog.errors import ConfigError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "activitylog"
+MIGRATIONS_TABLE = "schema_migrations"
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where the activity table lives, parsed from `ACTIVITYLOG_CLICKHOUSE_URL`."""
+
+    mode: Literal["embedded", "server"]
+    path: Path | None = None
+    host: str = ""
+    port: int = 0
+    username: str = "default"
+    password: str = ""
+    database: str = "default"
+    secure: bool = False
+
+    def describe(self) -> str:
+        """A human description without the password."""
+        if self.mode == "embedded":
+            return f"embedded ClickHouse (chDB) at {self.path}"
+        scheme = "https" if self.secure else "http"
+        return f"ClickHouse server {scheme}://{self.host}:{self.port}/{self.database}"
+
+
+def parse_clickhouse_url(url: str) -> StoreLocation:
+    """Parse `chdb://PATH` or `http(s)://user:pass@host:port/db`.
+
+    We parse `chdb://` ourselves: clickhouse-connect's DSN parser reads
+    `chdb://./x/y` as host `.` and database `x/y` (design §5).
+    """
+    name = "ACTIVITYLOG_CLICKHOUSE_URL"
+    if url.startswith("chdb://"):
+        raw = url[len("chdb://") :]
+        if not raw:
+            raise ConfigError(name, "chdb:// needs a directory path, e.g. chdb://./data/ch")
+        return StoreLocation(mode="embedded", path=Path(raw))
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(
+            name, f"unsupported scheme {parts.scheme!r}: use chdb://PATH or http(s)://host:port/db"
+        )
+    if not parts.hostname:
+        raise ConfigError(name, "the URL names no host")
+    try:
+        port = parts.port or (8443 if parts.scheme == "https" else 8123)
+    except ValueError:
+        raise ConfigError(name, "the port is not a number in 1..65535") from None
+    database = parts.path.strip("/") or "default"
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", database):
+        raise ConfigError(name, f"database name {database!r} is not a plain identifier")
+    return StoreLocation(
+        mode="server",
+        host=parts.hostname,
+        port=port,
+        username=unquote(parts.username) if parts.username else "default",
+        password=unquote(parts.password) if parts.password else "",
+        database=database,
+        secure=parts.scheme == "https",
+    )
+
+
+class Store:
+    """A ClickHouse client guarded by a lock (a client handle is not thread-safe).
+
+    Open one `Store` per concern (the worker's writer, the API's reader):
+    chDB lets several clients of one process share the engine.
+    """
+
+    def __init__(self, client: Any, location: StoreLocation) -> None:
+        self._client = client
+        self.location = location
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Connect (creating the embedded directory) and apply pending migrations."""
+        location = parse_clickhouse_url(url)
+        client = _connect(location)
+        store = cls(client, location)
+        if migrate:
+            apply_migrations(store)
+        return store
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        with self._lock, _store_errors(self.location):
+            return self._client.command(sql, parameters=parameters)
+
+    def query_rows(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        with self._lock, _store_errors(self.location):
+            return list(self._client.query(sql, parameters=parameters).result_rows)
+
+    def query_dicts(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        with self._lock, _store_errors(self.location):
+            result = self._client.query(sql, parameters=parameters)
+            names = result.column_names
+            return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+    @contextmanager
+    def stream_blocks(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> Iterator[Iterator[Sequence[tuple[Any, ...]]]]:
+        """Stream a query's rows in blocks; the client is held until the block ends."""
+        with (
+            self._lock,
+            _store_errors(self.location),
+            self._client.query_row_block_stream(sql, parameters=parameters) as stream,
+        ):
+            yield iter(stream)
+
+    def insert_columns(
+        self, table: str, columns: Sequence[Sequence[Any]], column_names: Sequence[str]
+    ) -> None:
+        """One columnar insert; the batch is durable in the store when this returns."""
+        with self._lock, _store_errors(self.location):
+            self._client.insert(
+                table, list(columns), column_names=list(column_names), column_oriented=True
+            )
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.command("SELECT 1") == 1)
+        except StoreUnavailable:
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._client.close()
+            except Exception:  # closing must never mask the real outcome
+                log.debug("closing the ClickHouse client failed", exc_info=True)
+
+
+def _connect(location: StoreLocation) -> Any:
+    import clickhouse_connect
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    try:
+        if location.mode == "embedded":
+            assert location.path is not None
+            location.path.mkdir(parents=True, exist_ok=True)
+            path = str(location.path.resolve())
+            boot = clickhouse_connect.get_client(interface="chdb", path=path)
+            boot.command(f"CREATE DATABASE IF NOT EXISTS {EMBEDDED_DATABASE}")
+            boot.close()
+            return clickhouse_connect.get_client(
+                interface="chdb", path=path, database=EMBEDDED_DATABASE
+            )
+        return clickhouse_connect.get_client(
+            interface="https" if location.secure else "http",
+            host=location.host,
+            port=location.port,
+            username=location.username,
+            password=location.password,
+            database=location.database,
+            connect_timeout=5,
+            send_receive_timeout=120,
+        )
+    except (ClickHouseError, OSError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if location.mode == "embedded" and "EmbeddedServer" in message:
+            message = (
+                f"{location.path} is already open in another process "
+                "(is `activitylog serve` running? chDB allows one process per data directory)"
+            )
+        raise StoreUnavailable(f"cannot open {location.describe()}: {message}") from exc
+
+
+_CH_CODE = re.compile(r"Code: (\d+)\.")
+_CH_NAME = re.compile(r"\(([A-Z_]+)\)")
+
+
+@contextmanager
+def _store_errors(location: StoreLocation) -> Iterator[None]:
+    """Turn client errors into StoreUnavailable, keeping ClickHouse's code and name."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    try:
+        yield
+    except (ClickHouseError, OSError) as exc:
+        text = str(exc)
+        code = _CH_CODE.search(text)
+        name = _CH_NAME.search(text)
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        raise StoreUnavailable(
+            f"{location.describe()}: {first[:500]}",
+            ch_code=int(code.group(1)) if code else None,
+            ch_name=name.group(1) if name else None,
+        ) from exc
+
+
+def migration_files() -> list[tuple[str, str]]:
+    """The versioned migrations shipped in `schemas/migrations`, in order: (version, sql)."""
+    root = importlib.resources.files("schemas") / "migrations"
+    files = sorted((p for p in root.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
+    return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
+
+
+def apply_migrations(store: Store) -> list[str]:
+    """Apply pending migrations once each, in order; returns the versions applied.
+
+    Idempotent: each migration's DDL uses IF NOT EXISTS, and applied versions
+    are recorded, so two processes racing at start-up both end up correct.
+    """
+    store.command(
+        f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+        "(version String, applied_at DateTime64(3, 'UTC')) "
+        "ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    versions = f"SELECT version FROM {MIGRATIONS_TABLE} FINAL"  # noqa: S608 - our constant
+    done = {row[0] for row in store.query_rows(versions)}
+    applied: list[str] = []
+    for version, sql in migration_files():
+        if version in done:
+            continue
+        for statement in _statements(sql):
+            store.command(statement)
+        record = f"INSERT INTO {MIGRATIONS_TABLE} VALUES ({{v:String}}, now64(3))"  # noqa: S608
+        store.command(record, parameters={"v": version})
+        applied.append(version)
+        log.info("applied migration %s", version)
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def wait_for_store(url: str, timeout: float) -> Store:
+    """Open the store, retrying until `timeout` (a server may still be starting)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.2
+    while True:
+        try:
+            return Store.open(url)
+        except StoreUnavailable:
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
