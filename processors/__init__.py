@@ -1,0 +1,1 @@
+"""The Faust worker: decode, validate, normalize, batch-insert into ClickHouse, dead-letter."""

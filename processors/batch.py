@@ -1,0 +1,75 @@
+"""The pure step of the pipeline: a batch of consumed messages -> rows + dead letters.
+
+Like Snuba's message processor, this is a plain function of its input:
+the Faust shell hands it raw messages with their Kafka coordinates and gets
+back the rows to insert and the messages to dead-letter, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from activitylog.errors import InvalidEvent
+from processors.normalize import KafkaMeta, normalize
+from schemas.activity import ACTIVITY_COLUMN_NAMES, ActivityRow
+from schemas.events import validate_event
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    """One Kafka message as consumed: value bytes untouched, with its coordinates."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A message that cannot become an activity, and why."""
+
+    message: Consumed
+    error_class: str
+    reason: str
+
+
+@dataclass
+class BatchResult:
+    rows: list[ActivityRow] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def decode(message: Consumed, max_bytes: int) -> Any:
+    """Validate one message against its topic's v1 contract (lenient on enums, design §3)."""
+    if message.value is None:
+        raise InvalidEvent("", "message has no value (tombstone)")
+    if len(message.value) > max_bytes:
+        raise InvalidEvent("", f"message is {len(message.value)} bytes, over the {max_bytes} limit")
+    return validate_event(message.topic, message.value, lenient_enums=True)
+
+
+def process_batch(batch: Iterable[Consumed], ingested_at: datetime, max_bytes: int) -> BatchResult:
+    """Decode, validate and normalize each message; never raises on bad input."""
+    result = BatchResult()
+    for message in batch:
+        try:
+            event = decode(message, max_bytes)
+            meta = KafkaMeta(message.topic, message.partition, message.offset)
+            assert message.value is not None
+            result.rows.append(normalize(event, message.value, meta, ingested_at))
+        except InvalidEvent as exc:
+            result.rejected.append(Rejected(message, type(exc).__name__, str(exc)))
+        except Exception as exc:  # a bug must dead-letter the message, not stop the stream
+            result.rejected.append(Rejected(message, type(exc).__name__, f"unexpected: {exc}"))
+    return result
+
+
+def to_columns(rows: Sequence[ActivityRow]) -> list[list[Any]]:
+    """Row dicts -> one list per column, in `ACTIVITY_COLUMN_NAMES` order (a columnar insert)."""
+    return [[row[name] for row in rows] for name in ACTIVITY_COLUMN_NAMES]  # type: ignore[literal-required]
