@@ -1,0 +1,226 @@
+"""The HTTP API (design §5): partner-scoped reads and exports, health and metrics.
+
+Errors are JSON `{"error": {"code", "message"}}` with a 4xx for bad input;
+an unexpected failure answers 500 with the same shape and no stack trace.
+
+No `from __future__ import annotations` here: FastAPI reads the dependency
+annotations at runtime, and the dependencies are defined inside `create_api`.
+"""
+
+import hmac
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from activitylog.errors import ActivityLogError, BadQuery, NotFound, StoreUnavailable, Unauthorized
+from activitylog.store import Store
+from query.export_csv import csv_chunks
+from query.ranges import resolve_range
+from query.reads import (
+    DEFAULT_LIMIT,
+    ActivityFilter,
+    get_activity,
+    iso_utc,
+    iter_export_rows,
+    list_activity,
+)
+
+log = logging.getLogger(__name__)
+
+ALL_PARTNERS = "*"
+EXPORT_MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "jsonl": "application/x-ndjson",
+}
+_STATUS = {
+    "bad_request": 400,
+    "invalid_event": 400,
+    "unauthorized": 401,
+    "not_found": 404,
+    "store_unavailable": 503,
+}
+
+
+class Caller:
+    """Who is asking: the partner their key is scoped to, or every partner."""
+
+    def __init__(self, partner_id: str | None) -> None:
+        self.partner_id = partner_id
+
+
+def create_api(
+    store: Store,
+    api_keys: Mapping[str, str] | None,
+    *,
+    health: Callable[[], dict[str, Any]] | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> FastAPI:
+    """Build the app around an open store; `api_keys` None means no authentication."""
+    app = FastAPI(
+        title="activitylog",
+        version="1",
+        description="Partner activity log: date-range reads, details and exports.",
+        docs_url=None,
+        redoc_url=None,
+    )
+
+    def caller(request: Request) -> Caller:
+        if api_keys is None:
+            return Caller(None)
+        key = _presented_key(request)
+        if key is None:
+            raise Unauthorized("send an API key as `Authorization: Bearer KEY` or `X-API-Key`")
+        partner = _match_key(key, api_keys)
+        if partner is None:
+            raise Unauthorized("unknown API key")
+        return Caller(None if partner == ALL_PARTNERS else partner)
+
+    CallerDep = Annotated[Caller, Depends(caller)]
+
+    def activity_filter(
+        who: CallerDep,
+        from_: Annotated[str | None, Query(alias="from")] = None,
+        to: str | None = None,
+        tz: str | None = None,
+        customer_id: str | None = None,
+        customer: str | None = None,
+        action: str | None = None,
+        partner_user: str | None = None,
+        status: str | None = None,
+        q: str | None = None,
+    ) -> ActivityFilter:
+        return ActivityFilter(
+            range=resolve_range(from_, to, tz, now()),
+            partner_id=who.partner_id,
+            customer_id=customer_id or None,
+            customer=customer or None,
+            action=action or None,
+            partner_user=partner_user or None,
+            status=status or None,
+            q=q or None,
+        )
+
+    FilterDep = Annotated[ActivityFilter, Depends(activity_filter)]
+
+    @app.exception_handler(ActivityLogError)
+    async def _typed_error(request: Request, exc: ActivityLogError) -> JSONResponse:
+        status = _STATUS.get(exc.code, 400)
+        if isinstance(exc, StoreUnavailable):
+            log.warning("store error on %s: %s", request.url.path, exc.message)
+        return _error(status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path"))
+        return _error(400, "bad_request", f"{where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = "not_found" if exc.status_code == 404 else "http_error"
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return _error(500, "internal", "internal error; the server log has the details")
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> JSONResponse:
+        body: dict[str, Any] = {"status": "ok", "store": store.ping()}
+        if health is not None:
+            body |= health()
+        ok = body["store"] and body.get("worker", "ok") != "failed"
+        if not ok:
+            body["status"] = "degraded"
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"])
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/api/v1/activity", tags=["activity"])
+    def activity(
+        flt: FilterDep,
+        limit: Annotated[int, Query(ge=1, le=1000)] = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> JSONResponse:
+        page = list_activity(store, flt, limit=limit, cursor=cursor or None)
+        return JSONResponse({"items": page.items, "next_cursor": page.next_cursor})
+
+    @app.get("/api/v1/activity/export", tags=["activity"])
+    def export(
+        flt: FilterDep,
+        format: str = "csv",
+        lang: str = "en",
+    ) -> StreamingResponse:
+        if format not in EXPORT_MEDIA_TYPES:
+            raise BadQuery("format", f"unknown format {format!r} (use csv or jsonl)")
+        if lang not in ("en", "fr"):
+            raise BadQuery("lang", f"unknown language {lang!r} (use en or fr)")
+        first, last = flt.range.label()
+        filename = f"activity-{first}_{last}.{format}"
+        body = _export_body(store, flt, format, lang)
+        # Pull the first chunk now so a store error is a clean JSON error, not a cut stream.
+        head = next(body, b"")
+        return StreamingResponse(
+            _chain(head, body),
+            media_type=EXPORT_MEDIA_TYPES[format],
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+    @app.get("/api/v1/activity/{event_id}", tags=["activity"])
+    def activity_detail(event_id: str, who: CallerDep) -> JSONResponse:
+        item = get_activity(store, event_id, who.partner_id)
+        if item is None:
+            raise NotFound(f"no activity {event_id!r}")
+        return JSONResponse(item)
+
+    return app
+
+
+def _export_body(store: Store, flt: ActivityFilter, fmt: str, lang: str) -> Iterator[bytes]:
+    rows = iter_export_rows(store, flt)
+    if fmt == "csv":
+        yield from csv_chunks(rows, lang)
+        return
+    from query.reads import EXPORT_COLUMNS
+
+    for row in rows:
+        record = dict(zip(EXPORT_COLUMNS, row, strict=True))
+        record["occurred_at"] = iso_utc(record["occurred_at"])
+        yield orjson.dumps(record) + b"\n"
+
+
+def _chain(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if head:
+        yield head
+    yield from rest
+
+
+def _presented_key(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    return request.headers.get("x-api-key") or None
+
+
+def _match_key(presented: str, keys: Mapping[str, str]) -> str | None:
+    """Constant-time comparison against every configured key."""
+    found: str | None = None
+    for key, partner in keys.items():
+        if hmac.compare_digest(presented.encode(), key.encode()):
+            found = partner
+    return found
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)

@@ -1,0 +1,55 @@
+"""CSV exports open right in Excel and survive a round trip through a CSV reader."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from query.export_csv import FORMULA_PREFIXES, csv_chunks, neutralize
+
+WHEN = datetime(2026, 11, 27, 9, 8, 7, 123000)
+
+
+def _rows(cells: list[str]) -> list[tuple[object, ...]]:
+    return [(WHEN, *cells, "cust-1", "evt-1")]
+
+
+def _parse(data: bytes) -> list[list[str]]:
+    assert data.startswith(b"\xef\xbb\xbf")
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+def test_bom_crlf_header_and_french_headers() -> None:
+    data = b"".join(csv_chunks(_rows(['Café, "Élodie"', "a", "u", "s", "x\ny"]), "fr"))
+    assert b"\r\n" in data
+    rows = _parse(data)
+    assert rows[0][1] == "Client affecté" and rows[0][4] == "État"
+    assert rows[1] == ["2026-11-27T09:08:07.123Z", 'Café, "Élodie"', "a", "u", "s", "x\ny"]
+
+
+def test_optional_columns_append_ids() -> None:
+    rows = _parse(
+        b"".join(csv_chunks(_rows(["c", "a", "u", "s", "i"]), "en", ("customer_id", "event_id")))
+    )
+    assert rows[0][-2:] == ["Customer id", "Event id"]
+    assert rows[1][-2:] == ["cust-1", "evt-1"]
+
+
+def test_formulas_are_neutralized() -> None:
+    for prefix in FORMULA_PREFIXES:
+        assert neutralize(prefix + "1+1").startswith("'")
+    assert neutralize("plain") == "plain"
+    rows = _parse(b"".join(csv_chunks(_rows(['=HYPERLINK("x")', "+1", "-2", "@SUM(A1)", "\tx"]))))
+    assert all(cell.startswith("'") for cell in rows[1][1:6])
+
+
+@given(st.lists(st.text(max_size=40), min_size=5, max_size=5))
+def test_any_text_survives_and_never_starts_a_formula(cells: list[str]) -> None:
+    rows = _parse(b"".join(csv_chunks(_rows(cells))))
+    for original, parsed in zip(cells, rows[1][1:6], strict=True):
+        assert parsed == neutralize(original)
+        assert not parsed.startswith(FORMULA_PREFIXES)
