@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -105,7 +106,11 @@ def broker_answers(bootstrap: str, timeout: float = 3.0) -> bool:
     """Whether a broker at `bootstrap` answers a metadata request within `timeout` seconds.
 
     For polling (the launcher waits on it); never raises for an absent broker.
+    When no bootstrap address accepts a TCP connection the answer is an
+    immediate no, instead of kafka-python retrying until the timeout.
     """
+    if not any(_tcp_open(server, min(timeout, 2.0)) for server in bootstrap.split(",")):
+        return False
     try:
         with _admin(bootstrap, timeout) as admin:
             admin.list_topics()
@@ -113,6 +118,15 @@ def broker_answers(bootstrap: str, timeout: float = 3.0) -> bool:
         log.debug("no answer from %s: %s", bootstrap, exc)
         return False
     return True
+
+
+def _tcp_open(server: str, timeout: float) -> bool:
+    host, _, port = server.strip().rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def ensure_topics(
