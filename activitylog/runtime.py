@@ -1,0 +1,226 @@
+"""Run the worker and/or the API in one asyncio loop, and stop them cleanly.
+
+`activitylog serve` runs both in one process because chDB allows one
+process per data directory (design §2); `worker` and `api` run one each
+against a ClickHouse server. SIGTERM/SIGINT: finish the batch in flight,
+commit, stop serving, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from activitylog.errors import BrokerUnavailable, ConfigError
+from activitylog.settings import Settings
+from activitylog.store import Store, parse_clickhouse_url
+
+log = logging.getLogger(__name__)
+
+SERVE_INFO = "serve.json"
+
+
+@dataclass(frozen=True)
+class ServeInfo:
+    """What a running `serve` tells other commands: where its API is, which store it holds."""
+
+    pid: int
+    api_url: str
+    store_path: str
+
+
+def serve_info_path(settings: Settings) -> Path:
+    return settings.state_dir / SERVE_INFO
+
+
+def read_serve_info(settings: Settings) -> ServeInfo | None:
+    """The running `serve` that holds this settings' embedded store, if any."""
+    location = parse_clickhouse_url(settings.clickhouse_url)
+    if location.mode != "embedded" or location.path is None:
+        return None
+    try:
+        data = json.loads(serve_info_path(settings).read_text(encoding="utf-8"))
+        info = ServeInfo(int(data["pid"]), str(data["api_url"]), str(data["store_path"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if info.store_path != str(location.path.resolve()) or not _alive(info.pid):
+        return None
+    return info
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_broker(bootstrap: str, timeout: float = 10.0) -> None:
+    """Fail fast with a clear message when Kafka does not answer."""
+    from producers.topics import broker_answers
+
+    if not broker_answers(bootstrap, timeout):
+        raise BrokerUnavailable(
+            f"cannot reach Kafka at {bootstrap} within {timeout:.0f}s; "
+            "start one with `activitylog stack up` or set ACTIVITYLOG_KAFKA_BOOTSTRAP"
+        )
+
+
+def bind_api_socket(settings: Settings) -> socket.socket:
+    """Bind the API's socket before anything starts, so a taken port is a clear error."""
+    family = socket.AF_INET6 if ":" in settings.api_host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.api_host, settings.api_port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            "ACTIVITYLOG_API_PORT",
+            f"cannot listen on {settings.api_host}:{settings.api_port}: {exc.strerror}",
+        ) from exc
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def check_api_auth(settings: Settings) -> None:
+    """No keys configured is allowed only on a loopback bind (design §5)."""
+    if settings.api_keys is None and not settings.api_is_loopback:
+        raise ConfigError(
+            "ACTIVITYLOG_API_KEYS",
+            f"must be set when the API listens on {settings.api_host} (not loopback): "
+            "without keys anyone on the network could read every partner's activity",
+        )
+
+
+async def run(settings: Settings, *, worker: bool, api: bool) -> None:
+    """Run until SIGTERM/SIGINT (or a fatal error in the worker)."""
+    import uvicorn
+
+    from processors.app import IngestWorker
+    from query.api import create_api
+
+    if api:
+        check_api_auth(settings)
+    if worker:
+        await asyncio.to_thread(check_broker, settings.kafka_bootstrap)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    stores: list[Store] = []
+    ingest: IngestWorker | None = None
+    server: uvicorn.Server | None = None
+    server_task: asyncio.Task[None] | None = None
+    info_written = False
+    try:
+        writer_store = Store.open(settings.clickhouse_url)
+        stores.append(writer_store)
+        if worker:
+            ingest = IngestWorker(settings, writer_store)
+        if api:
+            sock = bind_api_socket(settings)
+            reader_store = Store.open(settings.clickhouse_url, migrate=False)
+            stores.append(reader_store)
+
+            def health() -> dict[str, Any]:
+                if ingest is None:
+                    return {"worker": "disabled"}
+                failed = ingest.app.crashed
+                return {"worker": "failed" if failed else "running", "batches": ingest.batches}
+
+            app = create_api(reader_store, settings.api_keys, health=health)
+            server = _server_class()(
+                uvicorn.Config(
+                    app, log_level="warning", access_log=False, lifespan="off", log_config=None
+                )
+            )
+            server_task = asyncio.create_task(server.serve(sockets=[sock]))
+        if ingest is not None:
+            await ingest.start()
+        _write_serve_info(settings, api=api)
+        info_written = True
+        log.info(
+            "running: worker=%s api=%s store=%s",
+            worker,
+            f"{settings.api_base_url}" if api else "off",
+            writer_store.location.describe(),
+        )
+        await _wait_for_stop(stop, ingest, server_task)
+    finally:
+        log.info("stopping")
+        if ingest is not None:
+            with contextlib.suppress(Exception):
+                await ingest.stop()
+        if server is not None and server_task is not None:
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server_task, timeout=10)
+        for store in stores:
+            store.close()
+        if info_written:
+            with contextlib.suppress(OSError):
+                serve_info_path(settings).unlink()
+    if ingest is not None and ingest.app.crashed:
+        raise BrokerUnavailable(f"the worker stopped on an error: {ingest.app.crash_reason}")
+
+
+async def _wait_for_stop(
+    stop: asyncio.Event, ingest: Any, server_task: asyncio.Task[None] | None
+) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+        if ingest is not None and (ingest.app.crashed or ingest.app.should_stop):
+            log.error("the worker stopped: %s", ingest.app.crash_reason)
+            return
+        if server_task is not None and server_task.done():
+            log.error("the API server stopped")
+            return
+
+
+def _write_serve_info(settings: Settings, *, api: bool) -> None:
+    location = parse_clickhouse_url(settings.clickhouse_url)
+    if location.mode != "embedded" or location.path is None or not api:
+        return
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    path = serve_info_path(settings)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "api_url": settings.api_base_url,
+                "store_path": str(location.path.resolve()),
+            }
+        ),
+        encoding="utf-8",
+    )
+    tmp.replace(path)
+
+
+def _server_class() -> Any:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn without its own signal handling: the runtime owns SIGTERM/SIGINT."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Server

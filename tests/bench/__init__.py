@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): each compares with a reference measured in the same run."""

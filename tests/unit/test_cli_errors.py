@@ -1,0 +1,90 @@
+"""Bad input at the CLI: one clear line naming the problem, a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from activitylog.cli import main
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    err = captured.err
+    assert "Traceback" not in err and "Traceback" not in captured.out
+    return code, err
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ACTIVITYLOG_KAFKA_BOOTSTRAP", f"127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("ACTIVITYLOG_CLICKHOUSE_URL", f"chdb://{tmp_path / 'ch'}")
+    monkeypatch.setenv("ACTIVITYLOG_STATE_DIR", str(tmp_path / "state"))
+
+
+def test_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(["produce", "no-such-file.jsonl"], capsys)
+    assert code != 0 and "no-such-file.jsonl does not exist" in err
+
+
+def test_unreachable_broker(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    events = tmp_path / "e.jsonl"
+    events.write_text("{}\n")
+    code, err = _run(["produce", str(events)], capsys)
+    assert code != 0 and "cannot reach Kafka" in err
+
+
+def test_bad_date(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(["export", "--from", "2026-02-30"], capsys)
+    assert code != 0 and "from" in err and "not a date" in err
+
+
+def test_reversed_range(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(["query", "--from", "2026-11-10", "--to", "2026-11-01"], capsys)
+    assert code != 0 and "before" in err
+
+
+def test_unknown_format(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(["export", "--format", "xlsx"], capsys)
+    assert code != 0 and "xlsx" in err
+
+
+def test_bad_setting_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ACTIVITYLOG_API_PORT", "http")
+    code, err = _run(["query"], capsys)
+    assert code != 0 and "ACTIVITYLOG_API_PORT" in err
+
+
+def test_dry_run_reports_each_bad_line_by_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import orjson
+
+    from tests.unit.examples import valid_partner_action
+
+    events = tmp_path / "e.jsonl"
+    good = orjson.dumps(valid_partner_action()).decode()
+    events.write_text(f'{good}\nnot json\n\n{{"order_id": "o-1"}}\n{good}\n')
+    code, err = _run(["produce", "--dry-run", str(events)], capsys)
+    assert code == 1
+    assert "line 2: not valid JSON" in err
+    assert "line 4:" in err
+    out_lines = [line for line in err.splitlines() if line.startswith("line ")]
+    assert len(out_lines) == 2
+
+
+def test_query_on_an_empty_store_prints_an_empty_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["query", "--from", "2026-11-01", "--to", "2026-11-30"]) == 0
+    assert "0 rows" in capsys.readouterr().out
