@@ -111,6 +111,19 @@ def topics_describe(ctx: typer.Context) -> None:
 
 
 @app.command()
+def migrate(ctx: typer.Context) -> None:
+    """Apply pending ClickHouse migrations and the retention TTL (idempotent)."""
+    from activitylog.store import Store
+
+    settings: Settings = ctx.obj
+    store = Store.from_settings(settings)
+    try:
+        typer.echo(f"{store.location.describe()}: schema up to date")
+    finally:
+        store.close()
+
+
+@app.command()
 def serve(ctx: typer.Context) -> None:
     """Worker + API + web page in one process (embedded mode)."""
     asyncio.run(_run(ctx.obj, worker=True, api=True))

@@ -128,13 +128,13 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
     server_task: asyncio.Task[None] | None = None
     info_written = False
     try:
-        writer_store = Store.open(settings.clickhouse_url)
+        writer_store = Store.from_settings(settings)
         stores.append(writer_store)
         if worker:
             ingest = IngestWorker(settings, writer_store)
         if api:
             sock = bind_api_socket(settings)
-            reader_store = Store.open(settings.clickhouse_url, migrate=False)
+            reader_store = Store.from_settings(settings, migrate=False)
             stores.append(reader_store)
 
             def health() -> dict[str, Any]:

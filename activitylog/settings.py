@@ -7,6 +7,7 @@ factories call `Settings.from_env()` once and pass the result down.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +27,14 @@ class Settings:
 
     kafka_bootstrap: str = DEFAULT_BOOTSTRAP
     clickhouse_url: str = DEFAULT_CLICKHOUSE_URL
+    # Server mode on a ClickHouse cluster: the cluster name enables the replicated
+    # + distributed variant of the DDL (design §2, operations guide).
+    clickhouse_cluster: str | None = None
+    # TLS to a ClickHouse server: verify the certificate (and against this CA file).
+    clickhouse_verify: bool = True
+    clickhouse_ca_cert: Path | None = None
+    # Rows older than this many days are dropped by a TTL; 0 keeps everything.
+    retention_days: int = 0
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     # API key -> partner id ("*" = every partner); None = no auth (loopback only).
@@ -54,6 +63,14 @@ class Settings:
             values["kafka_bootstrap"] = _bootstrap(v)
         if v := e.get("ACTIVITYLOG_CLICKHOUSE_URL"):
             values["clickhouse_url"] = v
+        if v := e.get("ACTIVITYLOG_CLICKHOUSE_CLUSTER"):
+            values["clickhouse_cluster"] = _identifier("ACTIVITYLOG_CLICKHOUSE_CLUSTER", v)
+        if v := e.get("ACTIVITYLOG_CLICKHOUSE_VERIFY"):
+            values["clickhouse_verify"] = _bool("ACTIVITYLOG_CLICKHOUSE_VERIFY", v)
+        if v := e.get("ACTIVITYLOG_CLICKHOUSE_CA_CERT"):
+            values["clickhouse_ca_cert"] = Path(v)
+        if v := e.get("ACTIVITYLOG_RETENTION_DAYS"):
+            values["retention_days"] = _int("ACTIVITYLOG_RETENTION_DAYS", v, 0, 36_500)
         if v := e.get("ACTIVITYLOG_API_HOST"):
             values["api_host"] = v
         if v := e.get("ACTIVITYLOG_API_PORT"):
@@ -140,6 +157,21 @@ def _int(name: str, value: str, lo: int, hi: int) -> int:
     if not lo <= n <= hi:
         raise ConfigError(name, f"{n} is outside {lo}..{hi}")
     return n
+
+
+def _bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(name, f"{value!r} is not true or false")
+
+
+def _identifier(name: str, value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", value):
+        raise ConfigError(name, f"{value!r} is not a plain ClickHouse identifier")
+    return value
 
 
 def _float(name: str, value: str, lo: float, hi: float) -> float:

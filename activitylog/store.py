@@ -16,10 +16,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from activitylog.errors import ConfigError, StoreUnavailable
+from schemas import ddl
+
+if TYPE_CHECKING:
+    from activitylog.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +102,40 @@ class Store:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Store:
+    def open(
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        cluster: str | None = None,
+        retention_days: int = 0,
+        verify: bool = True,
+        ca_cert: Path | None = None,
+    ) -> Store:
         """Connect (creating the embedded directory) and apply pending migrations."""
         location = parse_clickhouse_url(url)
-        client = _connect(location)
+        if cluster and location.mode == "embedded":
+            raise ConfigError(
+                "ACTIVITYLOG_CLICKHOUSE_CLUSTER", "needs a ClickHouse server URL, not chdb://"
+            )
+        client = _connect(location, cluster=cluster, verify=verify, ca_cert=ca_cert)
         store = cls(client, location)
         if migrate:
-            apply_migrations(store)
+            apply_migrations(store, cluster=cluster)
+            apply_retention(store, retention_days, cluster=cluster)
         return store
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, migrate: bool = True) -> Store:
+        """`open` with everything the settings say about the store."""
+        return cls.open(
+            settings.clickhouse_url,
+            migrate=migrate,
+            cluster=settings.clickhouse_cluster,
+            retention_days=settings.retention_days,
+            verify=settings.clickhouse_verify,
+            ca_cert=settings.clickhouse_ca_cert,
+        )
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         with self._lock, _store_errors(self.location):
@@ -160,7 +190,13 @@ class Store:
                 log.debug("closing the ClickHouse client failed", exc_info=True)
 
 
-def _connect(location: StoreLocation) -> Any:
+def _connect(
+    location: StoreLocation,
+    *,
+    cluster: str | None = None,
+    verify: bool = True,
+    ca_cert: Path | None = None,
+) -> Any:
     import clickhouse_connect
     from clickhouse_connect.driver.exceptions import ClickHouseError
 
@@ -175,6 +211,14 @@ def _connect(location: StoreLocation) -> Any:
             return clickhouse_connect.get_client(
                 interface="chdb", path=path, database=EMBEDDED_DATABASE
             )
+        tls: dict[str, Any] = {}
+        if location.secure:
+            tls["verify"] = verify
+            if ca_cert is not None:
+                tls["ca_cert"] = str(ca_cert)
+        # On a cluster an insert into the Distributed table returns only once the
+        # shards have the rows, so offsets are never committed ahead of them.
+        settings = {"insert_distributed_sync": 1} if cluster else {}
         return clickhouse_connect.get_client(
             interface="https" if location.secure else "http",
             host=location.host,
@@ -184,6 +228,8 @@ def _connect(location: StoreLocation) -> Any:
             database=location.database,
             connect_timeout=5,
             send_receive_timeout=120,
+            settings=settings,
+            **tls,
         )
     except (ClickHouseError, OSError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -225,11 +271,13 @@ def migration_files() -> list[tuple[str, str]]:
     return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
 
 
-def apply_migrations(store: Store) -> list[str]:
+def apply_migrations(store: Store, *, cluster: str | None = None) -> list[str]:
     """Apply pending migrations once each, in order; returns the versions applied.
 
     Idempotent: each migration's DDL uses IF NOT EXISTS, and applied versions
     are recorded, so two processes racing at start-up both end up correct.
+    With `cluster`, each statement runs in its replicated/distributed form
+    (`schemas.ddl.render`).
     """
     store.command(
         f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
@@ -243,7 +291,8 @@ def apply_migrations(store: Store) -> list[str]:
         if version in done:
             continue
         for statement in _statements(sql):
-            store.command(statement)
+            for rendered in ddl.render(statement, cluster):
+                store.command(rendered)
         record = f"INSERT INTO {MIGRATIONS_TABLE} VALUES ({{v:String}}, now64(3))"  # noqa: S608
         store.command(record, parameters={"v": version})
         applied.append(version)
@@ -251,18 +300,39 @@ def apply_migrations(store: Store) -> list[str]:
     return applied
 
 
+def apply_retention(store: Store, days: int, *, cluster: str | None = None) -> None:
+    """Make the table's TTL match `ACTIVITYLOG_RETENTION_DAYS` (0 = keep everything).
+
+    Changed only when it differs, since a TTL change rewrites data parts.
+    """
+    table = ddl.data_table(cluster)
+    rows = store.query_rows(
+        "SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
+        "AND name = {t:String}",
+        {"t": table},
+    )
+    current = rows[0][0] if rows else ""
+    has_ttl = " TTL " in current
+    if days > 0 and f"toIntervalDay({days})" in current:
+        return
+    if days == 0 and not has_ttl:
+        return
+    store.command(ddl.retention_statement(days, cluster))
+    log.info("retention set to %s", f"{days} days" if days else "keep everything")
+
+
 def _statements(sql: str) -> list[str]:
     lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-def wait_for_store(url: str, timeout: float) -> Store:
+def wait_for_store(settings: Settings, timeout: float) -> Store:
     """Open the store, retrying until `timeout` (a server may still be starting)."""
     deadline = time.monotonic() + timeout
     delay = 0.2
     while True:
         try:
-            return Store.open(url)
+            return Store.from_settings(settings)
         except StoreUnavailable:
             if time.monotonic() + delay > deadline:
                 raise

@@ -1,0 +1,54 @@
+"""The store against real chDB: migrations, the table spec, retention, one process per directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from activitylog.errors import ConfigError
+from activitylog.store import Store, apply_migrations
+from schemas.activity import ACTIVITY_COLUMNS, ACTIVITY_TABLE
+
+
+def _engine(store: Store) -> str:
+    rows = store.query_rows(
+        "SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
+        "AND name = {t:String}",
+        {"t": ACTIVITY_TABLE},
+    )
+    return str(rows[0][0])
+
+
+def test_migrations_produce_exactly_the_table_spec_and_are_idempotent(tmp_path: Path) -> None:
+    store = Store.open(f"chdb://{tmp_path / 'ch'}")
+    try:
+        columns = store.query_rows(
+            "SELECT name, type FROM system.columns WHERE database = currentDatabase() "
+            "AND table = {t:String} ORDER BY position",
+            {"t": ACTIVITY_TABLE},
+        )
+        assert dict(columns) == ACTIVITY_COLUMNS
+        assert list(dict(columns)) == list(ACTIVITY_COLUMNS)
+        assert apply_migrations(store) == []
+    finally:
+        store.close()
+
+
+def test_retention_ttl_follows_the_setting(tmp_path: Path) -> None:
+    url = f"chdb://{tmp_path / 'ch'}"
+    store = Store.open(url, retention_days=400)
+    try:
+        assert "toIntervalDay(400)" in _engine(store)
+    finally:
+        store.close()
+    store = Store.open(url, retention_days=0)
+    try:
+        assert " TTL " not in _engine(store)
+    finally:
+        store.close()
+
+
+def test_a_cluster_needs_a_server(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        Store.open(f"chdb://{tmp_path / 'ch'}", cluster="prod")
