@@ -47,9 +47,11 @@ def _configure_logging(level: str) -> None:
     # Faust and aiokafka are chatty at INFO; their warnings still show.
     for name in ("faust", "aiokafka", "mode", "httpx"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root))
-    # kafka-python logs every refused connection as an ERROR while it retries; our
-    # own typed error names the broker once, so its logs are for debugging only.
-    logging.getLogger("kafka").setLevel(root if root <= logging.DEBUG else logging.CRITICAL)
+    # kafka-python and the HTTP client log every refused connection while they
+    # retry; our own typed error names the broker or store once, so their logs
+    # are for debugging only.
+    for name in ("kafka", "urllib3", "urllib3.connectionpool", "clickhouse_connect"):
+        logging.getLogger(name).setLevel(root if root <= logging.DEBUG else logging.CRITICAL)
 
 
 @stack_app.command("up")

@@ -232,7 +232,7 @@ def _connect(
             **tls,
         )
     except (ClickHouseError, OSError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = _short_reason(exc)
         if location.mode == "embedded" and "EmbeddedServer" in message:
             message = (
                 f"{location.path} is already open in another process "
@@ -256,12 +256,30 @@ def _store_errors(location: StoreLocation) -> Iterator[None]:
         text = str(exc)
         code = _CH_CODE.search(text)
         name = _CH_NAME.search(text)
-        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise StoreUnavailable(
-            f"{location.describe()}: {first[:500]}",
+            f"{location.describe()}: {_short_reason(exc)}",
             ch_code=int(code.group(1)) if code else None,
             ch_name=name.group(1) if name else None,
         ) from exc
+
+
+_NETWORK_REASONS = (
+    ("Connection refused", "connection refused"),
+    ("Name or service not known", "unknown host"),
+    ("timed out", "timed out"),
+    ("CERTIFICATE_VERIFY_FAILED", "TLS certificate verification failed"),
+    ("Authentication failed", "authentication failed (check the user and password)"),
+)
+
+
+def _short_reason(exc: BaseException) -> str:
+    """One readable line: the network cause when there is one, else the first line."""
+    text = str(exc).strip()
+    for needle, reason in _NETWORK_REASONS:
+        if needle in text:
+            return reason
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:500]
 
 
 def migration_files() -> list[tuple[str, str]]:

@@ -88,3 +88,38 @@ def test_dry_run_reports_each_bad_line_by_number(
 def test_query_on_an_empty_store_prints_an_empty_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["query", "--from", "2026-11-01", "--to", "2026-11-30"]) == 0
     assert "0 rows" in capsys.readouterr().out
+
+
+def test_unreachable_clickhouse_server_goes_through_the_same_store_path(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = _closed_port()
+    monkeypatch.setenv("ACTIVITYLOG_CLICKHOUSE_URL", f"http://al:pw@127.0.0.1:{port}/audit")
+    code, err = _run(["migrate"], capsys)
+    assert code != 0
+    assert f"cannot open ClickHouse server http://127.0.0.1:{port}/audit: connection refused" in err
+    assert "pw" not in err
+
+
+def test_a_cluster_with_an_embedded_store_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ACTIVITYLOG_CLICKHOUSE_CLUSTER", "prod")
+    code, err = _run(["migrate"], capsys)
+    assert code == 2 and "ACTIVITYLOG_CLICKHOUSE_CLUSTER" in err
+
+
+def test_an_unknown_store_scheme_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ACTIVITYLOG_CLICKHOUSE_URL", "postgres://h/db")
+    code, err = _run(["migrate"], capsys)
+    assert code == 2 and "ACTIVITYLOG_CLICKHOUSE_URL" in err and "postgres" in err
+
+
+def test_an_open_api_on_a_public_address_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ACTIVITYLOG_API_HOST", "0.0.0.0")
+    code, err = _run(["api"], capsys)
+    assert code == 2 and "ACTIVITYLOG_API_KEYS" in err
