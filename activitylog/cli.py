@@ -108,8 +108,18 @@ def topics_describe(ctx: typer.Context) -> None:
     from schemas.topics import ALL_TOPICS
 
     settings: Settings = ctx.obj
+    missing = 0
     for info in describe_topics(settings.kafka_bootstrap, ALL_TOPICS):
-        typer.echo(str(info))
+        if not info.exists:
+            missing += 1
+            typer.echo(f"{info.name}: missing (`activitylog topics create` creates it)")
+            continue
+        typer.echo(
+            f"{info.name}: {info.partitions} partitions, replication {info.replication}, "
+            f"{info.records} records"
+        )
+    if missing:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -158,10 +168,11 @@ def demo(ctx: typer.Context) -> None:
 
 
 def _register() -> None:
-    from producers.cli import produce
+    from producers.cli import produce, simulate
     from query.cli import export, query
 
     app.command()(produce)
+    app.command()(simulate)
     app.command()(query)
     app.command()(export)
 
