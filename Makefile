@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint unit integration bench schemas lock clean
+.PHONY: venv demo test lint unit integration e2e browser bench schemas lock clean
 
 venv: $(STAMP)
 
@@ -29,7 +29,19 @@ unit: venv
 integration: venv
 	$(BIN)/pytest tests/integration -q
 
-test: lint
+# Debian's Chromium for the browser tests (tests/e2e drive /usr/bin/chromium with Playwright;
+# Playwright's own browser download is never used). Idempotent and quiet.
+# A small CJK font too, so screenshots of CJK customer names are legible.
+browser:
+	@command -v chromium >/dev/null 2>&1 && [ -d /usr/share/fonts/truetype/wqy ] || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install \
+			-y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null; }
+
+e2e: venv browser
+	$(BIN)/pytest tests/e2e -q
+
+test: lint browser
 	$(BIN)/pytest -q
 
 bench: venv

@@ -13,33 +13,29 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import orjson
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from activitylog.errors import ActivityLogError, BadQuery, NotFound, StoreUnavailable, Unauthorized
+from activitylog.errors import ActivityLogError, NotFound, StoreUnavailable, Unauthorized
 from activitylog.store import Store
-from query.export_csv import csv_chunks
+from query.exports import EXPORT_FORMATS, EXPORT_MEDIA_TYPES, check_export, export_bytes
 from query.ranges import resolve_range
 from query.reads import (
     DEFAULT_LIMIT,
+    MAX_LIMIT,
     ActivityFilter,
+    count_activity,
     get_activity,
-    iso_utc,
-    iter_export_rows,
     list_activity,
 )
+from query.subscriptions import customer_subscriptions
 
 log = logging.getLogger(__name__)
 
 ALL_PARTNERS = "*"
-EXPORT_MEDIA_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "jsonl": "application/x-ndjson",
-}
 _STATUS = {
     "bad_request": 400,
     "invalid_event": 400,
@@ -150,7 +146,7 @@ def create_api(
     @app.get("/api/v1/activity", tags=["activity"])
     def activity(
         flt: FilterDep,
-        limit: Annotated[int, Query(ge=1, le=1000)] = DEFAULT_LIMIT,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
         cursor: str | None = None,
     ) -> JSONResponse:
         page = list_activity(store, flt, limit=limit, cursor=cursor or None)
@@ -159,22 +155,24 @@ def create_api(
     @app.get("/api/v1/activity/export", tags=["activity"])
     def export(
         flt: FilterDep,
-        format: str = "csv",
-        lang: str = "en",
+        format: Annotated[str, Query(description=" | ".join(EXPORT_FORMATS))] = "csv",
+        lang: Annotated[str, Query(description="CSV header language: en | fr")] = "en",
     ) -> StreamingResponse:
-        if format not in EXPORT_MEDIA_TYPES:
-            raise BadQuery("format", f"unknown format {format!r} (use csv or jsonl)")
-        if lang not in ("en", "fr"):
-            raise BadQuery("lang", f"unknown language {lang!r} (use en or fr)")
+        """A streamed download of every matching row (CSV for Excel, Parquet or JSONL)."""
+        check_export(format, lang)
         first, last = flt.range.label()
         filename = f"activity-{first}_{last}.{format}"
-        body = _export_body(store, flt, format, lang)
+        rows = count_activity(store, flt)  # for the client's progress bar and summary
+        body = export_bytes(store, flt, format, lang)
         # Pull the first chunk now so a store error is a clean JSON error, not a cut stream.
         head = next(body, b"")
         return StreamingResponse(
             _chain(head, body),
             media_type=EXPORT_MEDIA_TYPES[format],
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            headers={
+                "Content-Disposition": f'attachment; filename="{filename}"',
+                "X-Activity-Rows": str(rows),
+            },
         )
 
     @app.get("/api/v1/activity/{event_id}", tags=["activity"])
@@ -184,20 +182,18 @@ def create_api(
             raise NotFound(f"no activity {event_id!r}")
         return JSONResponse(item)
 
+    @app.get("/api/v1/customers/{customer_id}/subscriptions", tags=["customers"])
+    def subscriptions(customer_id: str, who: CallerDep) -> JSONResponse:
+        """The customer's subscriptions as derived from orders and subscription actions."""
+        view = customer_subscriptions(store, customer_id, who.partner_id)
+        if view is None:
+            raise NotFound(f"no customer {customer_id!r}")
+        return JSONResponse(view)
+
+    from query.pages import register_pages
+
+    register_pages(app)  # `/`, the Subscriptions page and `/static/...` (no API key: no data)
     return app
-
-
-def _export_body(store: Store, flt: ActivityFilter, fmt: str, lang: str) -> Iterator[bytes]:
-    rows = iter_export_rows(store, flt)
-    if fmt == "csv":
-        yield from csv_chunks(rows, lang)
-        return
-    from query.reads import EXPORT_COLUMNS
-
-    for row in rows:
-        record = dict(zip(EXPORT_COLUMNS, row, strict=True))
-        record["occurred_at"] = iso_utc(record["occurred_at"])
-        yield orjson.dumps(record) + b"\n"
 
 
 def _chain(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

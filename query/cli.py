@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -11,9 +14,10 @@ import typer
 
 from activitylog.errors import BadQuery, ConfigError
 from activitylog.settings import Settings
-from query.client import Request, open_reader
+from query.client import Download, Request, open_reader
+from query.exports import EXPORT_FORMATS, check_export
 
-FORMATS = ("csv", "jsonl")
+FORMATS = EXPORT_FORMATS
 
 FromOpt = Annotated[
     str | None, typer.Option("--from", help="First day (YYYY-MM-DD, inclusive) or RFC 3339 instant")
@@ -45,6 +49,9 @@ def query(
     text: TextOpt = None,
     limit: Annotated[int, typer.Option(help="Rows to show (1-1000)")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
+    cursor: Annotated[
+        str | None, typer.Option(help="Continue after a page (the cursor a previous page printed)")
+    ] = None,
 ) -> None:
     """Show activity for a date range, newest first (default: the most recent month)."""
     settings: Settings = ctx.obj
@@ -54,12 +61,14 @@ def query(
         raise BadQuery("--limit", "must be between 1 and 1000")
     reader = open_reader(settings)
     try:
-        page = reader.page(req, limit, None)
+        page = reader.page(req, limit, cursor or None)
     finally:
         reader.close()
     if as_json:
         for item in page.items:
             sys.stdout.write(orjson.dumps(item).decode() + "\n")
+        if page.next_cursor:
+            sys.stderr.write(f"next page: --cursor {page.next_cursor}\n")
         return
     from rich.console import Console
     from rich.table import Table
@@ -77,7 +86,7 @@ def query(
         )
     console = Console()
     console.print(table)
-    more = " (more: narrow the range or raise --limit)" if page.next_cursor else ""
+    more = f" (next page: --cursor {page.next_cursor})" if page.next_cursor else ""
     console.print(f"{len(page.items)} rows{more}")
 
 
@@ -92,28 +101,58 @@ def export(
     partner_user: UserOpt = None,
     status: StatusOpt = None,
     text: TextOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", help="csv, parquet or jsonl")] = "csv",
     lang: Annotated[str, typer.Option(help="CSV header language: en or fr")] = "en",
     output: Annotated[
         Path | None,
         typer.Option("-o", "--output", help="File to write (default exports/activity-FROM_TO.EXT)"),
     ] = None,
 ) -> None:
-    """Export activity for a date range to CSV (Excel-ready) or JSONL."""
+    """Export activity for a date range to CSV (Excel-ready), Parquet or JSONL."""
     settings: Settings = ctx.obj
-    if fmt not in FORMATS:
-        raise BadQuery("--format", f"unknown format {fmt!r} (use {' or '.join(FORMATS)})")
-    if lang not in ("en", "fr"):
-        raise BadQuery("--lang", f"unknown language {lang!r} (use en or fr)")
+    try:
+        check_export(fmt, lang)
+    except BadQuery as exc:
+        raise BadQuery(f"--{exc.param}", exc.reason) from None
     req = Request(from_, to, tz, customer_id, customer, action, partner_user, status, text)
     first, last = req.time_range().label()
     path = output or Path("exports") / f"activity-{first}_{last}.{fmt}"
-    written = export_to_file(settings, req, fmt, lang, path)
-    typer.echo(f"wrote {path} ({written} bytes)")
+    started = time.monotonic()
+    result = write_export(settings, req, fmt, lang, path, progress=sys.stderr.isatty())
+    elapsed = time.monotonic() - started
+    rows = "?" if result.rows is None else f"{result.rows:,}"
+    typer.echo(
+        f"wrote {path}: {rows} rows, {_size(result.bytes)} ({result.bytes:,} bytes) "
+        f"in {elapsed:.1f}s"
+    )
+
+
+@dataclass(frozen=True)
+class Written:
+    rows: int | None
+    bytes: int
 
 
 def export_to_file(settings: Settings, req: Request, fmt: str, lang: str, path: Path) -> int:
-    """Stream an export into `path` atomically (a temp file renamed on success)."""
+    """Stream an export into `path` atomically; returns the bytes written."""
+    return write_export(settings, req, fmt, lang, path).bytes
+
+
+def write_export(
+    settings: Settings,
+    req: Request,
+    fmt: str,
+    lang: str,
+    path: Path,
+    *,
+    progress: bool = False,
+) -> Written:
+    """Stream an export into `path` atomically (a temp file renamed on success).
+
+    With `progress`, a rich progress bar on stderr counts rows (estimated
+    from record separators as bytes arrive; exact for JSONL) against the
+    server's row count.
+    """
     if path.is_dir():
         raise ConfigError("--output", f"{path} is a directory")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,12 +160,63 @@ def export_to_file(settings: Settings, req: Request, fmt: str, lang: str, path: 
     reader = open_reader(settings)
     written = 0
     try:
+        download = reader.export(req, fmt, lang)
         with tmp.open("wb") as out:
-            for chunk in reader.export(req, fmt, lang):
+            for chunk in _with_progress(download, fmt) if progress else download.chunks:
                 out.write(chunk)
                 written += len(chunk)
         tmp.replace(path)
     finally:
         reader.close()
         tmp.unlink(missing_ok=True)
-    return written
+    return Written(download.rows, written)
+
+
+# What ends a record in each text format (CSV rows end with CRLF; a CRLF
+# inside a quoted cell is rare and only nudges the estimate).
+_RECORD_END = {"csv": b"\r\n", "jsonl": b"\n"}
+
+
+def _with_progress(download: Download, fmt: str) -> Iterator[bytes]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    separator = _RECORD_END.get(fmt)
+    total = download.rows
+    with Progress(
+        TextColumn("[bold]export[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows, {task.fields[size]}"),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("export", total=total, size=_size(0))
+        seen = -1 if fmt == "csv" else 0  # the CSV header line is not a row
+        received = 0
+        for chunk in download.chunks:
+            received += len(chunk)
+            if separator is not None:
+                seen += chunk.count(separator)
+                bar.update(task, completed=max(0, min(seen, total or seen)))
+            bar.update(task, size=_size(received))
+            yield chunk
+        if total is not None:
+            bar.update(task, completed=total)
+
+
+def _size(n: int) -> str:
+    """`1.5 MB`: a byte count for people."""
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KB", "MB", "GB"):
+        value /= 1024
+        if value < 1024 or unit == "GB":
+            break
+    return f"{value:.1f} {unit}"

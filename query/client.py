@@ -17,16 +17,12 @@ import httpx
 from activitylog.errors import ActivityLogError, BadQuery, StoreUnavailable, Unauthorized
 from activitylog.settings import Settings
 from activitylog.store import Store
-from query.export_csv import csv_chunks
+from query.exports import check_export, export_bytes
 from query.ranges import TimeRange, resolve_range
-from query.reads import (
-    EXPORT_COLUMNS,
-    ActivityFilter,
-    Page,
-    iso_utc,
-    iter_export_rows,
-    list_activity,
-)
+from query.reads import ActivityFilter, Page, count_activity, list_activity
+
+# The API tells a client how many rows an export holds (for its progress bar).
+ROWS_HEADER = "X-Activity-Rows"
 
 
 @dataclass(frozen=True)
@@ -66,9 +62,21 @@ class Request:
         )
 
 
+@dataclass
+class Download:
+    """An export under way: its row count when known, and its bytes."""
+
+    rows: int | None
+    chunks: Iterator[bytes]
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Iterating a download iterates its bytes (what callers did before it had a count)."""
+        return self.chunks
+
+
 class Reader(Protocol):
     def page(self, req: Request, limit: int, cursor: str | None) -> Page: ...
-    def export(self, req: Request, fmt: str, lang: str) -> Iterator[bytes]: ...
+    def export(self, req: Request, fmt: str, lang: str) -> Download: ...
     def close(self) -> None: ...
 
 
@@ -81,19 +89,10 @@ class StoreReader:
     def page(self, req: Request, limit: int, cursor: str | None) -> Page:
         return list_activity(self.store, req.filter(), limit=limit, cursor=cursor)
 
-    def export(self, req: Request, fmt: str, lang: str) -> Iterator[bytes]:
-        rows = iter_export_rows(self.store, req.filter())
-        if fmt == "csv":
-            yield from csv_chunks(rows, lang)
-        elif fmt == "jsonl":
-            import orjson
-
-            for row in rows:
-                record = dict(zip(EXPORT_COLUMNS, row, strict=True))
-                record["occurred_at"] = iso_utc(record["occurred_at"])
-                yield orjson.dumps(record) + b"\n"
-        else:
-            raise BadQuery("format", f"unknown format {fmt!r} (use csv or jsonl)")
+    def export(self, req: Request, fmt: str, lang: str) -> Download:
+        check_export(fmt, lang)
+        flt = req.filter()
+        return Download(count_activity(self.store, flt), export_bytes(self.store, flt, fmt, lang))
 
     def close(self) -> None:
         self.store.close()
@@ -115,16 +114,27 @@ class HttpReader:
         body = response.json()
         return Page(items=body["items"], next_cursor=body["next_cursor"])
 
-    def export(self, req: Request, fmt: str, lang: str) -> Iterator[bytes]:
+    def export(self, req: Request, fmt: str, lang: str) -> Download:
         params = req.params() | {"format": fmt, "lang": lang}
+        request = self.http.build_request("GET", "/api/v1/activity/export", params=params)
         try:
-            with self.http.stream("GET", "/api/v1/activity/export", params=params) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    _raise_for(response)
-                yield from response.iter_bytes()
+            response = self.http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise StoreUnavailable(f"cannot reach the server at {self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            response.read()
+            response.close()
+            _raise_for(response)
+        rows = response.headers.get(ROWS_HEADER)
+        return Download(int(rows) if rows and rows.isdigit() else None, self._body(response))
+
+    def _body(self, response: httpx.Response) -> Iterator[bytes]:
+        try:
+            yield from response.iter_bytes()
         except httpx.HTTPError as exc:
             raise StoreUnavailable(f"the server at {self.base_url} failed: {exc}") from exc
+        finally:
+            response.close()
 
     def _get(self, path: str, params: dict[str, Any]) -> httpx.Response:
         try:
@@ -160,4 +170,4 @@ def open_reader(settings: Settings) -> Reader:
     info = read_serve_info(settings)
     if info is not None:
         return HttpReader(info.api_url, settings.api_key)
-    return StoreReader(Store.open(settings.clickhouse_url))
+    return StoreReader(Store.from_settings(settings))

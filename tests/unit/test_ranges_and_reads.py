@@ -74,3 +74,30 @@ def test_user_text_only_enters_as_parameters() -> None:
     sql, params = flt.where()
     assert hostile not in sql
     assert params["customer"] == hostile and params["q"] == hostile
+
+
+def test_duplicates_collapse_to_the_copy_ingested_last_in_page_order() -> None:
+    from query.reads import collapse_duplicates
+
+    t1, t2 = datetime(2026, 11, 3, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC)
+    early, late = datetime(2026, 11, 4, tzinfo=UTC), datetime(2026, 11, 5, tzinfo=UTC)
+
+    def row(at: datetime, event: str, ingested: datetime, offset: int) -> dict[str, object]:
+        return {
+            "partner_id": "p",
+            "occurred_at": at,
+            "event_id": event,
+            "ingested_at": ingested,
+            "kafka_offset": offset,
+        }
+
+    rows = [
+        row(t1, "b", early, 1),
+        row(t1, "b", late, 2),
+        row(t1, "a", early, 3),
+        row(t2, "c", late, 4),
+        row(t2, "c", early, 5),
+    ]
+    out = collapse_duplicates(rows)
+    assert [(r["event_id"], r["kafka_offset"]) for r in out] == [("b", 2), ("a", 3), ("c", 4)]
+    assert all("ingested_at" not in r for r in out)

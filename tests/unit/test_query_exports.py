@@ -1,0 +1,96 @@
+"""Pure parts of the exports: format checks, the SQL cell expressions, JSONL lines, the schema."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+import orjson
+import pyarrow as pa
+import pytest
+
+from activitylog.errors import BadQuery
+from query.cli import _size
+from query.export_csv import (
+    BOM,
+    HEADERS,
+    OPTIONAL_HEADERS,
+    csv_select,
+    header_bytes,
+    neutralize_sql,
+)
+from query.export_jsonl import record_line
+from query.export_parquet import PARQUET_SELECT, parquet_schema
+from query.exports import EXPORT_FORMATS, EXPORT_MEDIA_TYPES, check_export
+
+
+@pytest.mark.parametrize(
+    ("fmt", "lang"), [("xlsx", "en"), ("CSV", "en"), ("csv", "de"), ("", "en")]
+)
+def test_unknown_formats_and_languages_are_bad_queries(fmt: str, lang: str) -> None:
+    with pytest.raises(BadQuery) as info:
+        check_export(fmt, lang)
+    assert info.value.param == ("format" if fmt != "csv" else "lang")
+
+
+def test_every_format_has_a_media_type() -> None:
+    for fmt in EXPORT_FORMATS:
+        check_export(fmt, "fr")
+        assert EXPORT_MEDIA_TYPES[fmt]
+
+
+def test_header_is_bom_then_one_crlf_row() -> None:
+    data = header_bytes("fr", ("customer_id", "event_id"))
+    text = data.decode("utf-8")
+    assert text.startswith(BOM) and text.endswith("\r\n") and text.count("\r\n") == 1
+    row = next(csv.reader(io.StringIO(text[1:])))
+    assert row == [*HEADERS["fr"], *OPTIONAL_HEADERS["fr"].values()]
+
+
+def test_the_sql_neutralizes_every_text_column_and_only_names_our_columns() -> None:
+    select = csv_select(("event_id",))
+    for column in (
+        "customer_name",
+        "action_text",
+        "partner_user",
+        "status_text",
+        "additional_info",
+        "event_id",
+    ):
+        assert neutralize_sql(column) in select
+    assert r"'=+-@\t\r\n'" in neutralize_sql("x")
+    with pytest.raises(BadQuery):
+        csv_select(("payload",))
+
+
+def test_a_jsonl_line_keeps_details_as_json_and_dates_in_utc() -> None:
+    line = record_line(
+        ("event_id", "occurred_at", "customer_name", "details"),
+        ("e1", datetime(2026, 11, 3, 9, 0, 0, 123000), 'Café "A"\n', '{"a":[1,{"b":"é"}]}'),
+    )
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    record = orjson.loads(line)
+    assert record == {
+        "event_id": "e1",
+        "occurred_at": "2026-11-03T09:00:00.123Z",
+        "customer_name": 'Café "A"\n',
+        "details": {"a": [1, {"b": "é"}]},
+    }
+    assert orjson.loads(record_line(("details",), ("",)))["details"] is None
+    assert orjson.loads(record_line(("details",), ("{broken",)))["details"] == "{broken"
+
+
+def test_the_parquet_schema_is_typed_and_matches_the_select() -> None:
+    schema = parquet_schema()
+    assert schema.names == [name for name, _ in PARQUET_SELECT]
+    assert schema.field("occurred_at").type == pa.timestamp("ms", tz="UTC")
+    item = schema.field("line_items").type.value_type
+    assert item.field("quantity").type == pa.int64()
+    assert isinstance(schema.field("details").type, pa.JsonType)
+
+
+def test_sizes_read_well() -> None:
+    assert _size(12) == "12 B"
+    assert _size(2048) == "2.0 KB"
+    assert _size(5 * 1024**3) == "5.0 GB"
