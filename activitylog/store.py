@@ -167,6 +167,16 @@ class Store:
         ):
             yield iter(stream)
 
+    def query_formatted(self, sql: str, parameters: dict[str, Any], fmt: str) -> bytes:
+        """One query's result formatted by the store itself (`FORMAT fmt`), as bytes."""
+        with self._lock, _store_errors(self.location):
+            return bytes(self._client.raw_query(sql, parameters=parameters, fmt=fmt))
+
+    def query_arrow(self, sql: str, parameters: dict[str, Any]) -> Any:
+        """One query's result as a pyarrow Table."""
+        with self._lock, _store_errors(self.location):
+            return self._client.query_arrow(sql, parameters=parameters)
+
     def insert_columns(
         self, table: str, columns: Sequence[Sequence[Any]], column_names: Sequence[str]
     ) -> None:

@@ -298,14 +298,8 @@ def export_slices(
 
 
 def raw_export(store: Store, sql: str, params: dict[str, Any], fmt: str) -> bytes:
-    """One query's result as the store formats it (`FORMAT fmt`), as bytes.
-
-    Uses the store's client under its lock: `Store` has no raw-bytes read yet.
-    """
-    from activitylog.store import _store_errors
-
-    with store._lock, _store_errors(store.location):
-        return bytes(store._client.raw_query(sql, parameters=params, fmt=fmt))
+    """One query's result as the store formats it (`FORMAT fmt`), as bytes."""
+    return store.query_formatted(sql, params, fmt)
 
 
 def count_activity(store: Store, flt: ActivityFilter) -> int:
@@ -386,11 +380,8 @@ STREAM_SETTINGS = "max_block_size = 8192, max_threads = 1"
 
 
 def arrow_export(store: Store, sql: str, params: dict[str, Any]) -> Any:
-    """One query's result as a pyarrow Table (for Parquet); same client caveat as `raw_export`."""
-    from activitylog.store import _store_errors
-
-    with store._lock, _store_errors(store.location):
-        return store._client.query_arrow(sql, parameters=params)
+    """One query's result as a pyarrow Table (for Parquet)."""
+    return store.query_arrow(sql, params)
 
 
 # The record exported as JSONL and Parquet: the list item's fields, minus the
