@@ -51,6 +51,9 @@ class Settings:
     batch_max_events: int = 10_000
     batch_max_seconds: float = 1.0
     max_event_bytes: int = 1_000_000
+    # How long the group waits for a silent worker (one killed -9) before its
+    # partitions move to the others; Faust's default is 60 s.
+    kafka_session_timeout: float = 10.0
     log_level: str = "info"
 
     @classmethod
@@ -99,6 +102,8 @@ class Settings:
             values["batch_max_seconds"] = _float("ACTIVITYLOG_BATCH_MAX_SECONDS", v, 0.01, 600)
         if v := e.get("ACTIVITYLOG_MAX_EVENT_BYTES"):
             values["max_event_bytes"] = _int("ACTIVITYLOG_MAX_EVENT_BYTES", v, 1024, 100_000_000)
+        if v := e.get("ACTIVITYLOG_KAFKA_SESSION_TIMEOUT"):
+            values["kafka_session_timeout"] = _float("ACTIVITYLOG_KAFKA_SESSION_TIMEOUT", v, 6, 300)
         if v := e.get("ACTIVITYLOG_LOG_LEVEL"):
             values["log_level"] = v.lower()
         return replace(s, **values)

@@ -68,11 +68,14 @@ def humanize_action(action: str) -> str:
 
 def render_value(value: Any) -> str:
     """A compact, readable rendering of a details value."""
+    kind = type(value)
+    if kind is str:
+        return cast(str, value)
     if value is None:
         return "null"
-    if isinstance(value, bool):
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, str | int | float):
+    if kind is int or kind is float:
         return str(value)
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{k}: {render_value(v)}" for k, v in value.items()) + "}"
@@ -87,13 +90,15 @@ def render_details(details: Mapping[str, Any] | None) -> str:
         return ""
     parts: list[str] = []
     old, new = details.get("old"), details.get("new")
-    if isinstance(old, Mapping) and isinstance(new, Mapping):
+    paired = isinstance(old, Mapping) and isinstance(new, Mapping)
+    if paired:
+        assert isinstance(old, Mapping) and isinstance(new, Mapping)
         for key in dict.fromkeys([*old, *new]):
             before, after = old.get(key), new.get(key)
             if before != after:
                 parts.append(f"{key}: {render_value(before)} → {render_value(after)}")
     for key, value in details.items():
-        if key in ("old", "new") and isinstance(old, Mapping) and isinstance(new, Mapping):
+        if paired and (key == "old" or key == "new"):
             continue
         parts.append(f"{key}: {render_value(value)}")
     return "; ".join(parts)
@@ -111,50 +116,54 @@ def render_line_item(item: LineItem, currency: str | None) -> str:
     return f"{text} ({', '.join(extras)})" if extras else text
 
 
-def _products(items: list[LineItem]) -> str:
-    return ", ".join(dict.fromkeys(item.product_name for item in items))
+def line_item_json(item: LineItem) -> dict[str, Any]:
+    """The line item as JSON data without null fields, unknown fields kept.
+
+    Equal to `item.model_dump(mode="json", exclude_none=True)` (every field
+    is already a JSON type) at a fraction of its cost: the worker does this
+    for every line of every order.
+    """
+    data = {k: v for k, v in item.__dict__.items() if v is not None}
+    extra = item.__pydantic_extra__
+    if extra:
+        data.update((k, v) for k, v in extra.items() if v is not None)
+    return data
 
 
 def normalize(
     event: PartnerAction | Order, raw: bytes, meta: KafkaMeta, ingested_at: datetime
 ) -> ActivityRow:
-    """Map one validated event (and its original bytes) to an activity row."""
-    common = {
-        "partner_id": event.partner_id,
-        "occurred_at": event.occurred_at,
-        "event_id": event.event_id,
-        "customer_id": event.customer_id,
-        "customer_name": event.customer_name,
-        "partner_user": event.partner_user,
-        "correlation_id": event.correlation_id or "",
-        "source": event.source or "",
-        "actor_ip": event.actor_ip or "",
-        "user_agent": event.user_agent or "",
-        "payload": raw.decode("utf-8", errors="replace"),
-        "schema_version": SCHEMA_VERSION,
-        "kafka_topic": meta.topic,
-        "kafka_partition": meta.partition,
-        "kafka_offset": meta.offset,
-        "ingested_at": ingested_at,
-    }
-    if isinstance(event, Order):
-        return _order_row(event, common)
-    return _action_row(event, common)
+    """Map one validated event (and its original bytes) to an activity row.
+
+    The dict is built in one literal, keys in `ACTIVITY_COLUMN_NAMES` order,
+    so the batch step can lay rows out as columns by position (`to_columns`).
+    """
+    if type(event) is Order:
+        return _order_row(event, raw, meta, ingested_at)
+    return _action_row(cast(PartnerAction, event), raw, meta, ingested_at)
 
 
-def _action_row(event: PartnerAction, common: dict[str, Any]) -> ActivityRow:
-    action_text = humanize_action(event.action)
+def _action_row(
+    event: PartnerAction, raw: bytes, meta: KafkaMeta, ingested_at: datetime
+) -> ActivityRow:
+    action = event.action
+    action_text = _ACTION_PHRASES.get(action) or humanize_action(action)
     if event.resource_name:
         action_text = f"{action_text}: {event.resource_name}"
     outcome = str(event.outcome)
     status_text = outcome.replace("_", " ").capitalize()
     if event.resource_id:
         status_text = f"{status_text} ({event.resource_type or 'resource'} {event.resource_id})"
-    details = event.details or {}
-    row: dict[str, Any] = {
-        **common,
+    details = event.details
+    return {
+        "partner_id": event.partner_id,
+        "occurred_at": event.occurred_at,
+        "event_id": event.event_id,
         "kind": KIND_PARTNER_ACTION,
-        "action": event.action,
+        "action": action,
+        "customer_id": event.customer_id,
+        "customer_name": event.customer_name,
+        "partner_user": event.partner_user,
         "action_text": action_text,
         "status": outcome,
         "status_text": status_text,
@@ -163,31 +172,57 @@ def _action_row(event: PartnerAction, common: dict[str, Any]) -> ActivityRow:
         "resource_id": event.resource_id or "",
         "resource_name": event.resource_name or "",
         "order_id": "",
+        "correlation_id": event.correlation_id or "",
+        "source": event.source or "",
+        "actor_ip": event.actor_ip or "",
+        "user_agent": event.user_agent or "",
         "details": orjson.dumps(details).decode() if details else "",
+        "payload": raw.decode("utf-8", errors="replace"),
+        "schema_version": SCHEMA_VERSION,
+        "kafka_topic": meta.topic,
+        "kafka_partition": meta.partition,
+        "kafka_offset": meta.offset,
+        "ingested_at": ingested_at,
     }
-    return cast(ActivityRow, row)
 
 
-def _order_row(event: Order, common: dict[str, Any]) -> ActivityRow:
+def _order_row(event: Order, raw: bytes, meta: KafkaMeta, ingested_at: datetime) -> ActivityRow:
     status = str(event.order_status)
     phrase = _ORDER_PHRASES.get(status) or f"Order {status.replace('_', ' ')}"
-    items = list(event.line_items)
-    details = {
-        "currency": event.currency,
-        "line_items": [item.model_dump(mode="json", exclude_none=True) for item in items],
-    }
-    row: dict[str, Any] = {
-        **common,
+    items = event.line_items
+    currency = event.currency
+    products = _products(items)
+    details = {"currency": currency, "line_items": [line_item_json(i) for i in items]}
+    return {
+        "partner_id": event.partner_id,
+        "occurred_at": event.occurred_at,
+        "event_id": event.event_id,
         "kind": KIND_ORDER,
         "action": f"order.{status}",
-        "action_text": f"{phrase}: {_products(items)}",
+        "customer_id": event.customer_id,
+        "customer_name": event.customer_name,
+        "partner_user": event.partner_user,
+        "action_text": f"{phrase}: {products}",
         "status": status,
         "status_text": f"Order {event.order_id}: {status}",
-        "additional_info": "; ".join(render_line_item(i, event.currency) for i in items),
+        "additional_info": "; ".join(render_line_item(i, currency) for i in items),
         "resource_type": "order",
         "resource_id": event.order_id,
-        "resource_name": _products(items),
+        "resource_name": products,
         "order_id": event.order_id,
+        "correlation_id": event.correlation_id or "",
+        "source": event.source or "",
+        "actor_ip": event.actor_ip or "",
+        "user_agent": event.user_agent or "",
         "details": orjson.dumps(details).decode(),
+        "payload": raw.decode("utf-8", errors="replace"),
+        "schema_version": SCHEMA_VERSION,
+        "kafka_topic": meta.topic,
+        "kafka_partition": meta.partition,
+        "kafka_offset": meta.offset,
+        "ingested_at": ingested_at,
     }
-    return cast(ActivityRow, row)
+
+
+def _products(items: list[LineItem]) -> str:
+    return ", ".join(dict.fromkeys(item.product_name for item in items))

@@ -46,7 +46,7 @@ class BatchWriter:
             except StoreUnavailable as exc:
                 INSERT_FAILURES.inc()
                 log.warning(
-                    "insert of %d rows failed (attempt %d, retry in %.1fs): %s",
+                    "event=insert_failed rows=%d attempt=%d retry_in_s=%.1f error=%r",
                     len(rows),
                     attempt,
                     delay,
@@ -59,7 +59,7 @@ class BatchWriter:
                 continue
             INSERT_SECONDS.observe(time.perf_counter() - started)
             if attempt > 1:
-                log.info("insert succeeded after %d attempts", attempt)
+                log.info("event=insert_recovered rows=%d attempts=%d", len(rows), attempt)
             return True
 
 

@@ -6,12 +6,23 @@ are compared to, measured in the same run) and never fail on a number.
 
 from __future__ import annotations
 
-from tests.bench import bench_batch_step, bench_storage
+from tests.bench import (
+    bench_batch_step,
+    bench_ingest,
+    bench_page,
+    bench_publish,
+    bench_query,
+    bench_storage,
+)
 
 
 def main() -> None:
     bench_batch_step.main()
+    bench_ingest.main()
+    bench_publish.main()
     bench_storage.main()
+    bench_page.main()
+    bench_query.main()
 
 
 if __name__ == "__main__":

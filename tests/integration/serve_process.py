@@ -102,3 +102,53 @@ class ServeProcess:
     def get(self, path: str, key: str | None = None, **params: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.get(f"{self.url}{path}", params=params, headers=headers, timeout=30)
+
+
+_STORE_COUNTS = """
+import json, sys
+from activitylog.store import Store
+store = Store.open("chdb://" + sys.argv[1], migrate=False)
+where = " WHERE partner_id = {p:String}" if sys.argv[2] else ""
+params = {"p": sys.argv[2]} if sys.argv[2] else None
+final = store.query_rows("SELECT count(), uniqExact(event_id) FROM activity FINAL" + where, params)
+raw = store.query_rows("SELECT count() FROM activity" + where, params)
+ids = store.query_rows("SELECT DISTINCT event_id FROM activity" + where, params)
+print(json.dumps({"final": final[0][0], "unique": final[0][1], "raw": raw[0][0],
+                  "ids": sorted(r[0] for r in ids)}))
+"""
+
+
+def store_counts(store_dir: Path, partner: str = "") -> dict[str, Any]:
+    """Open a stopped process's chDB store in a child process (one engine per process).
+
+    Returns `final` (count() with FINAL), `unique` (distinct event ids), `raw`
+    (rows before deduplication) and the sorted `ids`, optionally for one partner.
+    """
+    import json
+
+    out = subprocess.run(
+        [sys.executable, "-c", _STORE_COUNTS, str(store_dir), partner],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    return dict(json.loads(out.stdout.decode().strip().splitlines()[-1]))
+
+
+def committed_and_end_offsets(bootstrap: str, group: str) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    """`group`'s committed offsets and the end offsets of the v1 source topics, by partition."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from schemas.topics import SOURCE_TOPICS
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        parts = [
+            TopicPartition(t, p)
+            for t in SOURCE_TOPICS
+            for p in consumer.partitions_for_topic(t) or ()
+        ]
+        committed = {tp: consumer.committed(tp) for tp in parts}
+        return committed, dict(consumer.end_offsets(parts))
+    finally:
+        consumer.close(autocommit=False)
