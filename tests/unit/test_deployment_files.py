@@ -136,6 +136,6 @@ def test_dockerfile_is_slim_non_root_and_installs_from_the_lock() -> None:
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
         "packages"
     ]
-    for package in packages:
+    for package in (p for p in packages if "." not in p):
         assert re.search(rf"^COPY {package} ", text, re.MULTILINE), package
     assert 'ENTRYPOINT ["activitylog"]' in text
