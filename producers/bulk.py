@@ -77,7 +77,7 @@ def publish_lines(
     `progress(lines_read)` is called every `PROGRESS_EVERY` lines and at the end.
     Delivery outcomes are in `publisher.report` once it is flushed or closed.
     """
-    send = publisher.send_raw if publisher is not None else None
+    send = publisher.send_counted if publisher is not None else None
     accepted = rejected = read = 0
     for number, line in lines:
         read += 1

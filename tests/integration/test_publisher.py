@@ -128,12 +128,15 @@ def test_broker_stopped_mid_run_loses_nothing_silently(tmp_path: Path) -> None:
     receipts = []
     try:
         events = list(_events(partner, 4000))
-        for index, (topic, event) in enumerate(events):
+        for index, (topic, event) in enumerate(events[:3000]):
             if index == 2000:
                 publisher.flush(30)
                 assert publisher.report.delivered == 2000
                 stack.down()
             receipts.append(publisher.publish(topic, event))
+        # The last thousand through the bulk path: counted, no receipts.
+        bulk_lines = [orjson.dumps(event) for _, event in events[3000:]]
+        assert publish_lines(publisher, enumerate(bulk_lines, 1)).accepted == 1000
         with pytest.raises(DeliveryFailed):
             publisher.__exit__(None, None, None)
         report = publisher.report
@@ -144,6 +147,9 @@ def test_broker_stopped_mid_run_loses_nothing_silently(tmp_path: Path) -> None:
         assert len(report.failed_records) == report.failed
         assert all(r.done for r in receipts)
         failed_ids = {orjson.loads(f.value)["event_id"] for f in report.failed_records}
+        bulk_ids = {orjson.loads(line)["event_id"] for line in bulk_lines}
+        # Sent after the broker stopped: every bulk record failed, bytes kept.
+        assert bulk_ids <= failed_ids
         delivered_ids = {r.event_id for r in receipts if r.delivery is not None}
         assert len(failed_ids) == report.failed and not failed_ids & delivered_ids
         assert report.errors
