@@ -6,7 +6,6 @@ a non-zero exit; a traceback only with ACTIVITYLOG_LOG_LEVEL=debug.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from typing import Annotated
@@ -138,19 +137,26 @@ def migrate(ctx: typer.Context) -> None:
 @app.command()
 def serve(ctx: typer.Context) -> None:
     """Worker + API + web page in one process (embedded mode)."""
-    asyncio.run(_run(ctx.obj, worker=True, api=True))
+    _run_loop(ctx.obj, worker=True, api=True)
 
 
 @app.command()
 def worker(ctx: typer.Context) -> None:
     """The Faust worker alone (server mode: several share the topics' partitions)."""
-    asyncio.run(_run(ctx.obj, worker=True, api=False))
+    _run_loop(ctx.obj, worker=True, api=False)
 
 
 @app.command()
 def api(ctx: typer.Context) -> None:
     """The HTTP API and web page alone (server mode)."""
-    asyncio.run(_run(ctx.obj, worker=False, api=True))
+    _run_loop(ctx.obj, worker=False, api=True)
+
+
+def _run_loop(settings: Settings, *, worker: bool, api: bool) -> None:
+    """Run `serve`/`worker`/`api` on uvloop when it is installed (`runtime.run_event_loop`)."""
+    from activitylog.runtime import run_event_loop
+
+    run_event_loop(_run(settings, worker=worker, api=api))
 
 
 async def _run(settings: Settings, *, worker: bool, api: bool) -> None:

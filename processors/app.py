@@ -206,12 +206,14 @@ class IngestWorker:
         gc.set_threshold(50_000, 20, 50)
         log.info(
             "event=worker_started group=%s fast_consumer=%s batch_stream=%s batch_max_events=%d "
-            "batch_max_seconds=%s",
+            "batch_max_seconds=%s loop=%s",
             self.settings.consumer_group,
             self.fast_path,
             cast(Any, self.app.conf).Stream is fast_consumer.BatchStream,
             self.settings.batch_max_events,
             self.settings.batch_max_seconds,
+            # Which loop runs: `activitylog worker` uses uvloop when installed.
+            type(asyncio.get_running_loop()).__module__.split(".")[0],
         )
 
     async def stop(self) -> None:

@@ -246,7 +246,10 @@ def run_faust(bootstrap: str, group: str, store_dir: str, n: int) -> dict[str, A
         await worker.stop()
         return {"seconds": elapsed, "fast_consumer": active}
 
-    result = asyncio.run(main())
+    from activitylog.runtime import run_event_loop
+
+    # The same event loop as `activitylog worker` (uvloop when installed).
+    result = run_event_loop(main())
     committed.close()
     return {**result, **_verify(store)}
 

@@ -37,7 +37,9 @@ def read_back(bootstrap: str, marker: str, expected: int, timeout: float = 60) -
 
     def poll() -> bool:
         for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
-            found.extend((r.topic, r.key, r.value) for r in records if needle in r.value)
+            found.extend(
+                (r.topic, r.key, r.value) for r in records if r.value and needle in r.value
+            )
         return len(found) >= expected
 
     try:
