@@ -30,14 +30,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-SEED_EVENTS = 100_000
-MONTH_END = datetime(2026, 11, 1, tzinfo=UTC)
 MONTH = ("2026-10-02", "2026-10-31")
 RUNS = 60
 CHROMIUM = os.environ.get("ACTIVITYLOG_E2E_CHROMIUM", "/usr/bin/chromium")
@@ -87,35 +84,15 @@ _TIMED_EXPAND = """() => {
 
 def build_store(path: Path, rows: int) -> dict[str, Any]:
     """Simulate, normalize and insert `rows` events. Runs in a child (one chDB per process)."""
-    import orjson
 
     from activitylog.store import Store
-    from processors.batch import Consumed, process_batch, to_columns
-    from producers.simulate import SimulationSpec, simulate
-    from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
+    from schemas.activity import ACTIVITY_TABLE
 
     started = time.perf_counter()
+    from tests.bench.dataset import fill_store
+
     store = Store.open(f"chdb://{path}")
-    seed = min(SEED_EVENTS, rows)
-    spec = SimulationSpec(seed=11, start=MONTH_END - timedelta(days=30), end=MONTH_END, events=seed)
-    messages = [
-        Consumed(topic, 0, i, None, orjson.dumps(event))
-        for i, (topic, event) in enumerate(simulate(spec))
-    ]
-    result = process_batch(messages, datetime.now(UTC), 10**7)
-    for i in range(0, len(result.rows), 50_000):
-        chunk = result.rows[i : i + 50_000]
-        store.insert_columns(ACTIVITY_TABLE, to_columns(chunk), ACTIVITY_COLUMN_NAMES)
-    copies = max(0, -(-rows // seed) - 1)
-    if copies:  # more rows than simulated: copies of them under new event ids
-        columns = ", ".join(
-            "concat(event_id, '-', toString(n.number)) AS event_id" if c == "event_id" else c
-            for c in ACTIVITY_COLUMN_NAMES
-        )
-        store.command(
-            f"INSERT INTO {ACTIVITY_TABLE} SELECT {columns} FROM {ACTIVITY_TABLE} "  # noqa: S608
-            f"CROSS JOIN numbers(1, {copies}) AS n"
-        )
+    fill_store(store, rows, seed=11)
     partners = store.query_rows(
         f"SELECT partner_id, count() FROM {ACTIVITY_TABLE} GROUP BY 1 ORDER BY 2 DESC"  # noqa: S608
     )

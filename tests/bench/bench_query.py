@@ -31,14 +31,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-SEED_EVENTS = 100_000
-MONTH_END = datetime(2026, 11, 1, tzinfo=UTC)
 EXPORT_FROM, EXPORT_TO = "2026-09-01", "2026-11-30"
 PAGE_REQUESTS = 300
 
@@ -70,37 +68,17 @@ def _pct(samples: list[float], q: float) -> float:
 
 def build_and_reference(path: Path, rows: int) -> dict[str, Any]:
     """Fill the store, then time the store's own CSV and FINAL's cost. Runs in a child."""
-    import orjson
 
     from activitylog.store import Store
-    from processors.batch import Consumed, process_batch, to_columns
-    from producers.simulate import SimulationSpec, simulate
     from query.ranges import resolve_range
     from query.reads import EXPORT_COLUMNS, EXPORT_ORDER, LIST_COLUMNS, ActivityFilter
-    from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
+    from schemas.activity import ACTIVITY_TABLE
 
     started = time.perf_counter()
+    from tests.bench.dataset import fill_store
+
     store = Store.open(f"chdb://{path}")
-    seed = min(SEED_EVENTS, rows)
-    spec = SimulationSpec(seed=5, start=MONTH_END - timedelta(days=30), end=MONTH_END, events=seed)
-    messages = [
-        Consumed(topic, 0, i, None, orjson.dumps(event))
-        for i, (topic, event) in enumerate(simulate(spec))
-    ]
-    result = process_batch(messages, datetime.now(UTC), 10**7)
-    for i in range(0, len(result.rows), 50_000):
-        chunk = result.rows[i : i + 50_000]
-        store.insert_columns(ACTIVITY_TABLE, to_columns(chunk), ACTIVITY_COLUMN_NAMES)
-    copies = max(0, -(-rows // seed) - 1)
-    if copies:
-        columns = ", ".join(
-            "concat(event_id, '-', toString(n.number)) AS event_id" if c == "event_id" else c
-            for c in ACTIVITY_COLUMN_NAMES
-        )
-        store.command(
-            f"INSERT INTO {ACTIVITY_TABLE} SELECT {columns} FROM {ACTIVITY_TABLE} "  # noqa: S608
-            f"CROSS JOIN numbers(1, {copies}) AS n"
-        )
+    fill_store(store, rows, seed=5)
     total = int(store.query_rows(f"SELECT count() FROM {ACTIVITY_TABLE}")[0][0])  # noqa: S608
     build_s = time.perf_counter() - started
     partners = store.query_rows(
