@@ -79,6 +79,13 @@ class ServeProcess:
         except httpx.HTTPError:
             return False
 
+    def logged(self, text: str) -> bool:
+        """Whether the whole log (not just its tail) contains `text`."""
+        try:
+            return text in self.log_path.read_text(errors="replace")
+        except OSError:
+            return False
+
     def log(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-4000:]

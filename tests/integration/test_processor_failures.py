@@ -124,7 +124,7 @@ def test_kill_9_mid_batch_repeatedly_loses_and_duplicates_nothing(
                 every=0.05,
             )
             assert serve.stop(signal.SIGKILL) == -signal.SIGKILL
-            assert "fast_consumer=True" in serve.log_path.read_text(errors="replace")
+            assert serve.logged("fast_consumer=True")
             serve = ServeProcess(kafka_bootstrap, tmp_path, **env).start()
         publisher.join(120)
         assert sent_all.is_set()
@@ -189,18 +189,18 @@ def test_clickhouse_out_of_space_backs_off_and_catches_up_after(
         serve = ServeProcess(kafka_bootstrap, tmp_path, **_env(partner, "k")).start()
         try:
             # Let the worker catch up with whatever the shared topics already hold.
-            wait_until(lambda: "event=worker_started" in serve.log(), 60, "worker started")
+            wait_until(lambda: serve.logged("event=worker_started"), 60, "worker started")
             filler = _fill(store_dir)
             _send(kafka_bootstrap, events)
             wait_until(
-                lambda: "event=insert_failed" in serve.log(), 60, "an insert failing for space"
+                lambda: serve.logged("event=insert_failed"), 60, "an insert failing for space"
             )
             assert _count(serve, "k") < len(events)
             assert _metric(serve, "activitylog_insert_failures_total") >= 1
             filler.unlink()
             wait_until(lambda: _count(serve, "k") >= len(events), 120, "catch-up after space")
             assert _count(serve, "k") == len(events)
-            assert "event=insert_recovered" in serve.log()
+            assert serve.logged("event=insert_recovered")
         finally:
             assert serve.stop() == 0, serve.log()
 
