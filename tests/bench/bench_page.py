@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+from tests.bench.dataset import api_server
 
 MONTH = ("2026-10-02", "2026-10-31")
 RUNS = 60
@@ -105,28 +104,6 @@ def build_store(path: Path, rows: int) -> dict[str, Any]:
     }
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the API exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the API did not become healthy within 120 s")
-
-
 def _pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -196,34 +173,8 @@ def main(rows: int = 1_000_000) -> None:
         if child.returncode != 0:
             raise RuntimeError(f"building the store failed:\n{child.stderr[-3000:]}")
         built = json.loads(child.stdout.strip().splitlines()[-1])
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = dict(os.environ) | {
-            "ACTIVITYLOG_CLICKHOUSE_URL": f"chdb://{store_dir}",
-            "ACTIVITYLOG_STATE_DIR": str(work / "state"),
-            "ACTIVITYLOG_API_HOST": "127.0.0.1",
-            "ACTIVITYLOG_API_PORT": str(port),
-            "ACTIVITYLOG_API_KEYS": f"k-page={built['partner']}",
-            "ACTIVITYLOG_LOG_LEVEL": "warning",
-        }
-        log = work / "api.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "activitylog.cli", "api"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            _wait_healthy(url, proc, log)
+        with api_server(work, store_dir, f"k-page={built['partner']}") as (url, _pid):
             figures = _measure(url, "k-page")
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
     _report(rows, built, figures)
 
 

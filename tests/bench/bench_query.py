@@ -22,8 +22,6 @@ RSS growth < 200 MB. Prints figures; never fails on a number.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -37,16 +35,10 @@ from typing import Any
 
 import httpx
 
+from tests.bench.dataset import api_server
+
 EXPORT_FROM, EXPORT_TO = "2026-09-01", "2026-11-30"
 PAGE_REQUESTS = 300
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _timed(fn: Callable[[], Any], runs: int) -> list[float]:
@@ -167,20 +159,6 @@ class _RssSampler:
         self._thread.join()
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the API exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the API did not become healthy within 120 s")
-
-
 def _export(url: str, key: str, fmt: str, params: dict[str, str]) -> tuple[int, int, float]:
     """(rows, bytes, seconds) of one streamed download."""
     started = time.perf_counter()
@@ -213,34 +191,8 @@ def main(rows: int = 1_000_000) -> None:
         ref = json.loads(child.stdout.strip().splitlines()[-1])
         partner, partner_rows = ref["partners"][0]
 
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = dict(os.environ) | {
-            "ACTIVITYLOG_CLICKHOUSE_URL": f"chdb://{store_dir}",
-            "ACTIVITYLOG_STATE_DIR": str(work / "state"),
-            "ACTIVITYLOG_API_HOST": "127.0.0.1",
-            "ACTIVITYLOG_API_PORT": str(port),
-            "ACTIVITYLOG_API_KEYS": f"k-partner={partner},k-admin=*",
-            "ACTIVITYLOG_LOG_LEVEL": "warning",
-        }
-        log = work / "api.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "activitylog.cli", "api"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            _wait_healthy(url, proc, log)
-            figures = _measure(url, proc.pid, ref)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        with api_server(work, store_dir, f"k-partner={partner},k-admin=*") as (url, pid):
+            figures = _measure(url, pid, ref)
     _report(rows, ref, partner, partner_rows, figures)
 
 

@@ -1,4 +1,4 @@
-"""A month of stored activity for the read-side benchmarks (query, page).
+"""A month of stored activity, and an API serving it, for the read-side benchmarks.
 
 Simulates up to `SEED_EVENTS` events, normalizes and inserts them, then
 multiplies them inside ClickHouse under new event ids until `rows` exist:
@@ -7,8 +7,18 @@ a million realistic rows in seconds rather than minutes.
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
 import orjson
 
 from activitylog.store import Store
@@ -45,3 +55,56 @@ def fill_store(store: Store, rows: int, seed: int) -> None:
             f"INSERT INTO {ACTIVITY_TABLE} SELECT {columns} FROM {ACTIVITY_TABLE} "  # noqa: S608
             f"CROSS JOIN numbers(1, {copies}) AS n"
         )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def api_server(work: Path, store_dir: Path, api_keys: str) -> Iterator[tuple[str, int]]:
+    """`activitylog api` on a free port over `store_dir`; yields (base URL, pid)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ) | {
+        "ACTIVITYLOG_CLICKHOUSE_URL": f"chdb://{store_dir}",
+        "ACTIVITYLOG_STATE_DIR": str(work / "state"),
+        "ACTIVITYLOG_API_HOST": "127.0.0.1",
+        "ACTIVITYLOG_API_PORT": str(port),
+        "ACTIVITYLOG_API_KEYS": api_keys,
+        "ACTIVITYLOG_LOG_LEVEL": "warning",
+    }
+    log = work / "api.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "activitylog.cli", "api"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_healthy(url, proc, log)
+        yield url, proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the API exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the API did not become healthy within 120 s")
