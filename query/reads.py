@@ -95,9 +95,11 @@ class ActivityFilter:
         if self.partner_id is not None:
             clauses.append("partner_id = {partner_id:String}")
             params["partner_id"] = self.partner_id
-        if self.customer_id:
-            clauses.append("customer_id = {customer_id:String}")
-            params["customer_id"] = self.customer_id
+        # Exact matches; the column names are our constants, the values parameters.
+        for column in ("customer_id", "partner_user", "status"):
+            if value := getattr(self, column):
+                clauses.append(f"{column} = {{{column}:String}}")
+                params[column] = value
         if self.customer:
             clauses.append("positionCaseInsensitiveUTF8(customer_name, {customer:String}) > 0")
             params["customer"] = self.customer
@@ -108,12 +110,6 @@ class ActivityFilter:
             )
             params["action"] = self.action
             params["action_prefix"] = self.action.rstrip(".") + "."
-        if self.partner_user:
-            clauses.append("partner_user = {partner_user:String}")
-            params["partner_user"] = self.partner_user
-        if self.status:
-            clauses.append("status = {status:String}")
-            params["status"] = self.status
         if self.q:
             clauses.append(
                 "multiSearchAnyCaseInsensitiveUTF8(concat(customer_name, ' ', customer_id, ' ', "
