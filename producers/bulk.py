@@ -49,15 +49,24 @@ def prepare_line(line: bytes, *, validate: bool = True) -> tuple[str, bytes, byt
         event = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         raise InvalidEvent("", f"not valid JSON: {exc}") from exc
+    return prepare_decoded(line, event, validate=validate)
+
+
+def prepare_decoded(line: bytes, event: Any, *, validate: bool = True) -> tuple[str, bytes, bytes]:
+    """`prepare_line` for a line its caller has already decoded into `event`."""
     if not isinstance(event, dict):
         raise InvalidEvent("", "line is not a JSON object")
     topic = topic_for_event(event)
     if not (event.get("event_id") and event.get("occurred_at")):
         key, value, _ = encode_event(topic, event)
         return topic, key, value
-    customer_id: Any = (
-        validate_event(topic, event).customer_id if validate else event.get("customer_id")
-    )
+    # The key: the customer, or the partner for a partner-level action (scope partner).
+    if validate:
+        customer_id: Any = validate_event(topic, event).kafka_key
+    elif event.get("scope") == "partner":
+        customer_id = event.get("partner_id")
+    else:
+        customer_id = event.get("customer_id")
     if not isinstance(customer_id, str) or not customer_id:
         raise InvalidEvent("customer_id", "is required")
     return topic, customer_id.encode(), line

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import gzip
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Annotated, Any, cast
@@ -20,6 +20,7 @@ from activitylog.errors import BrokerUnavailable, ConfigError, DeliveryFailed, I
 from activitylog.settings import Settings
 from producers.bulk import publish_lines
 from producers.jsonl import iter_lines, open_jsonl
+from producers.parallel import auto_workers, publish_file
 from producers.progress import progress_bar
 from producers.publisher import ActivityPublisher, DeliveryReport
 
@@ -52,15 +53,29 @@ def produce(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="JSONL file (plain or gzip), or - for stdin")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only; send nothing")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Publishing processes, sharded by customer id (0 = one per core for a large file)",
+        ),
+    ] = 0,
 ) -> None:
     """Publish events from a JSONL file: valid lines are sent, bad lines reported by number."""
     settings: Settings = ctx.obj
-    stream = open_jsonl(file)
-    publisher = None if dry_run else _connect(settings)
 
     def rejected_line(number: int, exc: InvalidEvent) -> None:
         typer.echo(f"line {number}: {exc.message}", err=True)
 
+    if workers == 0:
+        workers = auto_workers(file, dry_run=dry_run)
+    if workers > 1 and (file == "-" or dry_run):
+        raise ConfigError("--workers", "several workers need a file (not - or --dry-run)")
+    if workers > 1:
+        _produce_sharded(settings, file, workers, rejected_line)
+        return
+    stream = open_jsonl(file)
+    publisher = None if dry_run else _connect(settings)
     report: DeliveryReport | None = None
     try:
         with progress_bar("publishing" if publisher else "validating") as update:
@@ -80,6 +95,26 @@ def produce(
             + (f", {report.pending} unconfirmed" if report.pending else "")
         )
         _raise_if_undelivered(report)
+    if result.rejected:
+        raise typer.Exit(1)
+
+
+def _produce_sharded(
+    settings: Settings, file: str, workers: int, rejected_line: Callable[[int, InvalidEvent], None]
+) -> None:
+    """`produce` with several publishing processes (large files: see producers/parallel.py)."""
+    _connect(settings).close()  # one clear line now if the broker is not there
+    with progress_bar(f"publishing ({workers} processes)") as update:
+        outcome = publish_file(
+            file, settings.kafka_bootstrap, workers, on_rejected=rejected_line, progress=update
+        )
+    report, result = outcome.report, outcome.result
+    typer.echo(
+        f"{report.delivered} sent, {result.rejected} rejected"
+        + (f", {report.failed} failed" if report.failed else "")
+        + (f", {report.pending} unconfirmed" if report.pending else "")
+    )
+    _raise_if_undelivered(report)
     if result.rejected:
         raise typer.Exit(1)
 

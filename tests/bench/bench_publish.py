@@ -15,6 +15,8 @@ Variants:
   publish   ActivityPublisher.publish(topic, event) per event (validated, dict in)
   bulk      publish_lines(): what `activitylog produce` does (validated, bytes sent as read)
   bulk-raw  publish_lines(validate=False): pre-validated input, the library's ceiling
+  parallel  publish_file(workers=2): `activitylog produce FILE` on a large file (validated),
+            one process per core sharded by customer id (its RSS is per process)
   confluent confluent-kafka Producer.produce of the same bytes (reference only, not a dependency)
 """
 
@@ -32,7 +34,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-VARIANTS = ("plain", "publish", "bulk", "bulk-raw", "confluent")
+PARALLEL_WORKERS = 2
+VARIANTS = ("plain", "publish", "bulk", "bulk-raw", "parallel", "confluent")
 
 
 def _child(variant: str, bootstrap: str, path: str) -> dict[str, Any]:
@@ -45,6 +48,7 @@ def _child(variant: str, bootstrap: str, path: str) -> dict[str, Any]:
     source = open(path, "rb")  # noqa: SIM115  # closed after the timed part
     lines = (line.rstrip(b"\n") for line in source)
     delivered = failed = 0
+    worker_rss = 0.0
     gc.collect()
     gc.freeze()
     if variant == "plain":
@@ -82,6 +86,17 @@ def _child(variant: str, bootstrap: str, path: str) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
         report = publisher.close()
         delivered, failed = report.delivered, report.failed + report.pending
+    elif variant == "parallel":
+        import resource
+
+        from producers.parallel import publish_file
+
+        started = time.perf_counter()
+        outcome = publish_file(path, bootstrap, PARALLEL_WORKERS)
+        elapsed = time.perf_counter() - started
+        report = outcome.report
+        delivered, failed = report.delivered, report.failed + report.pending
+        worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     else:
         from confluent_kafka import Producer
 
@@ -118,6 +133,7 @@ def _child(variant: str, bootstrap: str, path: str) -> dict[str, Any]:
         "seconds": elapsed,
         "delivered": delivered,
         "failed": failed,
+        "worker_rss_mb": worker_rss,
     }
 
 
@@ -198,6 +214,8 @@ def main(events: int = 1_000_000) -> None:
             else f"{r['delivered']:,} acked, {r['failed']:,} failed"
         )
         rss = f"peak RSS {r['rss_mb']:>6,.0f} MB"
+        if r.get("worker_rss_mb"):
+            rss += f" (+ {PARALLEL_WORKERS} workers of {r['worker_rss_mb']:,.0f} MB)"
         print(f"  {variant:<10} {rate:>10,.0f} events/s  {ratio}  {rss}  ({acked})")
 
 
