@@ -7,6 +7,7 @@ pages and exports never re-derive them and an old row keeps the text it had.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,7 @@ _ACTION_PHRASES: Mapping[str, str] = {
     "subscription.reactivate": "Subscription reactivated",
     "subscription.cancel": "Subscription cancelled",
     "subscription.renew": "Subscription renewed",
+    "export.create": "Activity log exported",
 }
 
 _ORDER_PHRASES: Mapping[str, str] = {
@@ -130,6 +132,20 @@ def line_item_json(item: LineItem) -> dict[str, Any]:
     return data
 
 
+def json_text(value: Any) -> str:
+    """Compact JSON text of a details value (orjson, or the stdlib for what orjson refuses).
+
+    Why the fallback: the contract lets `details` (and unknown line-item fields)
+    carry any JSON, and JSON integers have no size limit, but orjson refuses
+    integers beyond 64 bits; such a valid event must still be stored, not
+    dead-lettered as a bug (found by the decode fuzzing, issue #7).
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def normalize(
     event: PartnerAction | Order, raw: bytes, meta: KafkaMeta, ingested_at: datetime
 ) -> ActivityRow:
@@ -161,8 +177,9 @@ def _action_row(
         "event_id": event.event_id,
         "kind": KIND_PARTNER_ACTION,
         "action": action,
-        "customer_id": event.customer_id,
-        "customer_name": event.customer_name,
+        # A partner-level action (scope partner) has no customer: empty, never a guess.
+        "customer_id": event.customer_id or "",
+        "customer_name": event.customer_name or "",
         "partner_user": event.partner_user,
         "action_text": action_text,
         "status": outcome,
@@ -176,7 +193,7 @@ def _action_row(
         "source": event.source or "",
         "actor_ip": event.actor_ip or "",
         "user_agent": event.user_agent or "",
-        "details": orjson.dumps(details).decode() if details else "",
+        "details": json_text(details) if details else "",
         "payload": raw.decode("utf-8", errors="replace"),
         "schema_version": SCHEMA_VERSION,
         "kafka_topic": meta.topic,
@@ -214,7 +231,7 @@ def _order_row(event: Order, raw: bytes, meta: KafkaMeta, ingested_at: datetime)
         "source": event.source or "",
         "actor_ip": event.actor_ip or "",
         "user_agent": event.user_agent or "",
-        "details": orjson.dumps(details).decode(),
+        "details": json_text(details),
         "payload": raw.decode("utf-8", errors="replace"),
         "schema_version": SCHEMA_VERSION,
         "kafka_topic": meta.topic,

@@ -1,7 +1,8 @@
 """`ActivityPublisher`: the library upstream Python systems use to publish events.
 
 Validates each event against the v1 contract before it touches the wire,
-fills `event_id` and `occurred_at` when left out, keys by `customer_id`, and
+fills `event_id` and `occurred_at` when left out, keys by `customer_id` (by
+`partner_id` for a partner-level action, which has no customer), and
 counts every record's outcome itself: kafka-python's `flush()` returns
 normally even when records failed, and waits per batch rather than overall
 (design §8), so a publisher that loses nothing must track each delivery and
@@ -123,7 +124,8 @@ def encode_event(topic: str, event: Mapping[str, Any]) -> tuple[bytes, bytes, di
         raise InvalidEvent("", "must be a JSON object")
     complete = complete_event(event)
     validated = validate_event(topic, complete)
-    return validated.customer_id.encode(), orjson.dumps(complete), complete
+    # The customer, or the partner for a partner-level action (scope partner).
+    return validated.kafka_key.encode(), orjson.dumps(complete), complete
 
 
 class Receipt:

@@ -313,8 +313,12 @@ def present(row: dict[str, Any]) -> dict[str, Any]:
     if "details" in item:
         item["details"] = _json_or_text(item["details"]) if item["details"] else None
     if "customer_id" in item:
+        # A partner-level action (e.g. `export.create`) has no customer, so no
+        # Subscriptions page: `scope` says which kind of row this is.
+        customer_id = item["customer_id"]
+        item["scope"] = "customer" if customer_id else "partner"
         item["subscriptions_url"] = (
-            f"/customers/{quote(item['customer_id'], safe='')}/subscriptions"
+            f"/customers/{quote(customer_id, safe='')}/subscriptions" if customer_id else None
         )
     return item
 

@@ -17,6 +17,13 @@ Contract decisions every reader and writer should know:
 * `outcome` and `order_status` are typed `str`, not enums: writers are
   validated against the v1 values, but readers (`lenient_enums=True`) accept
   values they do not know yet, so code reading them must handle any string.
+* Partner-level actions (additive to v1): a partner action with
+  `"scope": "partner"` concerns the partner itself (e.g. `export.create`), not
+  one customer, so it carries no `customer_id`/`customer_name` (absent or
+  null; present is refused) and its Kafka key is `partner_id`. Without
+  `scope` (or with `"customer"`) both are required, exactly as before: every
+  v1 event keeps validating, keying and normalizing as it did. Orders always
+  concern a customer. Readers show such a row with an empty Affected customer.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
@@ -70,6 +78,13 @@ class Outcome(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     IN_PROGRESS = "in_progress"
+
+
+class Scope(StrEnum):
+    """Whom a partner action concerns: one customer (the v1 default) or the partner itself."""
+
+    CUSTOMER = "customer"
+    PARTNER = "partner"
 
 
 class OrderStatus(StrEnum):
@@ -168,6 +183,30 @@ OutcomeStr = Annotated[
     ),
 ]
 
+_validate_scope_value = _enum_validator(Scope)
+
+
+def _validate_scope(value: object, info: ValidationInfo) -> str | None:
+    """None stays None (absent means customer, and stays out of the JSON a producer sends)."""
+    return None if value is None else _validate_scope_value(value, info)
+
+
+ScopeStr = Annotated[
+    str | None,
+    PlainValidator(_validate_scope),
+    WithJsonSchema(
+        {
+            "anyOf": [_enum_schema(Scope), {"type": "null"}],
+            "default": Scope.CUSTOMER.value,
+            "description": (
+                "Whom the action concerns: customer (absent or null; customer_id and "
+                "customer_name required) or partner (a partner-level action such as "
+                "export.create: no customer_id/customer_name, Kafka key partner_id)."
+            ),
+        }
+    ),
+]
+
 OrderStatusStr = Annotated[
     str,
     PlainValidator(_enum_validator(OrderStatus)),
@@ -238,15 +277,63 @@ class _Event(BaseModel):
     actor_ip: str | None = Field(default=None, description="IP address the action came from.")
     user_agent: str | None = Field(default=None, description="User agent the action came from.")
 
+    @property
+    def kafka_key(self) -> str:
+        """The Kafka message key: the customer, so one customer's events stay in order."""
+        return self.customer_id
+
+
+_CUSTOMER_FIELDS: Final = ("customer_id", "customer_name")
+
+
+def _scope_rule_schema(schema: dict[str, Any]) -> None:
+    """JSON Schema of the scope rule: customer fields required unless scope is partner.
+
+    The same rule as `PartnerAction._customer_matches_scope`, for validators
+    in other languages (if/then/else, draft 2020-12).
+    """
+    schema["required"] = [n for n in schema.get("required", []) if n not in _CUSTOMER_FIELDS]
+    schema["if"] = {
+        "properties": {"scope": {"const": Scope.PARTNER.value}},
+        "required": ["scope"],
+    }
+    schema["then"] = {"properties": {name: {"type": "null"} for name in _CUSTOMER_FIELDS}}
+    schema["else"] = {
+        "required": list(_CUSTOMER_FIELDS),
+        "properties": {name: {"type": "string"} for name in _CUSTOMER_FIELDS},
+    }
+
 
 class PartnerAction(_Event):
-    """A partner acted on a customer account (topic activity.partner-actions.v1).
+    """A partner acted on a customer account, or on its own (topic activity.partner-actions.v1).
 
-    Kafka message key: customer_id. Unknown extra fields are kept. Names are
+    Kafka message key: customer_id; partner_id for a partner-level action
+    (`scope` partner, no customer). Unknown extra fields are kept. Names are
     snapshots taken when it happened.
     """
 
+    model_config = ConfigDict(**_CONFIG, json_schema_extra=_scope_rule_schema)
+
     TOPIC: ClassVar[str] = PARTNER_ACTIONS_TOPIC
+
+    # Optional here only so that a partner-level action can leave them out;
+    # `_customer_matches_scope` requires them for every customer action.
+    customer_id: str | None = Field(  # type: ignore[assignment]
+        default=None,
+        min_length=1,
+        description=(
+            "The affected customer's id; also the Kafka message key. Required unless "
+            "scope is partner, and then absent."
+        ),
+    )
+    customer_name: str | None = Field(  # type: ignore[assignment]
+        default=None,
+        min_length=1,
+        description=(
+            "The customer's company name when the event happened. Required unless "
+            "scope is partner, and then absent."
+        ),
+    )
 
     action: str = Field(
         pattern=ACTION_PATTERN,
@@ -267,6 +354,31 @@ class PartnerAction(_Event):
         default=None,
         description='Free-form, e.g. {"old": {"quantity": 5}, "new": {"quantity": 8}}.',
     )
+    scope: ScopeStr = None
+
+    @model_validator(mode="after")
+    def _customer_matches_scope(self) -> PartnerAction:
+        """A customer action names its customer; a partner-level action names none."""
+        partner_level = self.scope == Scope.PARTNER.value
+        for name in _CUSTOMER_FIELDS:
+            present = getattr(self, name) is not None
+            if not partner_level and not present:
+                raise PydanticCustomError("scope_required", "is required", {"field": name})
+            if partner_level and present:
+                raise PydanticCustomError(
+                    "scope_absent", "must be absent when scope is partner", {"field": name}
+                )
+        return self
+
+    @property
+    def partner_level(self) -> bool:
+        """The action concerns the partner itself: no customer, keyed by partner_id."""
+        return self.scope == Scope.PARTNER.value
+
+    @property
+    def kafka_key(self) -> str:
+        """The message key: the customer, or the partner for a partner-level action."""
+        return self.partner_id if self.customer_id is None else self.customer_id
 
 
 class Order(_Event):
@@ -388,6 +500,10 @@ def _invalid_event(exc: ValidationError) -> InvalidEvent:
     """pydantic's first error -> `InvalidEvent(dotted field path, short rule)`."""
     error = exc.errors(include_url=False, include_input=False)[0]
     loc = error["loc"]
+    ctx = error.get("ctx") or {}
+    if not loc and isinstance(ctx.get("field"), str):
+        # A whole-model rule (the scope rule) names the field it is about.
+        loc = (ctx["field"],)
     field = ".".join(str(part) for part in loc)
     return InvalidEvent(field, _rule(error, loc))
 

@@ -96,7 +96,7 @@ def test_sharded_produce_keeps_every_line_once_in_key_order_and_names_bad_lines(
 
 def test_sharded_publish_merges_counts_and_reports(kafka_bootstrap: str, tmp_path: Path) -> None:
     partner = f"ptn-{uuid.uuid4().hex[:10]}"
-    content, expected, bad = _file(partner)
+    content, _expected, bad = _file(partner)
     path = tmp_path / "events.jsonl"
     path.write_bytes(content)
     rejected: list[int] = []

@@ -170,7 +170,14 @@ def test_schema_files_are_draft_2020_12_documents_that_keep_unknown_fields(topic
     assert props["event_id"]["format"] == "uuid"
     assert props["occurred_at"]["format"] == "date-time"
     required = PARTNER_ACTION_REQUIRED if topic == PA else ORDER_REQUIRED
-    assert schema["required"] == list(required)
+    if topic == PA:
+        # Required unless `scope` is partner: the if/then/else of the scope rule says so.
+        customer = ["customer_id", "customer_name"]
+        assert schema["required"] == [n for n in required if n not in customer]
+        assert schema["else"]["required"] == customer
+        assert schema["if"]["properties"]["scope"] == {"const": "partner"}
+    else:
+        assert schema["required"] == list(required)
 
 
 def test_order_schema_lists_the_v1_enums_and_line_item_rules() -> None:
@@ -962,7 +969,27 @@ orders = st.builds(
     ),
     extras,
 )
-events = st.one_of(partner_actions.map(lambda e: (PA, e)), orders.map(lambda e: (OR, e)))
+# Partner-level actions (scope partner): no customer at all, or customer fields null.
+partner_level_actions = st.builds(
+    lambda fields, more: _drop_omitted({**more, **fields}),
+    st.fixed_dictionaries(
+        {
+            **common_fields,
+            "customer_id": st.just(OMIT) | st.none(),
+            "customer_name": st.just(OMIT) | st.none(),
+            "scope": st.just("partner"),
+            "action": actions,
+            "outcome": optional(st.sampled_from([o.value for o in Outcome])),
+            "details": optional(st.dictionaries(st.text(max_size=8), json_values, max_size=4)),
+        }
+    ),
+    extras,
+)
+events = st.one_of(
+    partner_actions.map(lambda e: (PA, e)),
+    partner_level_actions.map(lambda e: (PA, e)),
+    orders.map(lambda e: (OR, e)),
+)
 
 
 # Valid values of the fields that carry a rule beyond "a string": near misses start here.
