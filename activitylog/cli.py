@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import click
 import typer
@@ -176,11 +176,13 @@ def demo(ctx: typer.Context) -> None:
 def _register() -> None:
     from producers.cli import produce, simulate
     from query.cli import export, query
+    from query.verify_cli import verify
 
     app.command()(produce)
     app.command()(simulate)
     app.command()(query)
     app.command()(export)
+    app.command()(verify)
 
 
 _register()
@@ -207,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
+        if _is_usage_error(exc):  # typer's own copy of click's errors (typer >= 0.20)
+            cast(Any, exc).show()
+            return int(cast(Any, exc).exit_code)
         logging.getLogger(__name__).debug("unexpected failure", exc_info=True)
         typer.echo(
             f"error: unexpected {type(exc).__name__}: {exc} "
@@ -215,6 +220,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 70
     return result if isinstance(result, int) else 0
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """A click-style error (bad option, missing argument) that knows how to show itself.
+
+    typer vendors click since 0.20 and raises its own `ClickException`, not
+    click's; both carry `show()` and an `exit_code`, which is all we use.
+    """
+    return callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int)
 
 
 def console() -> None:

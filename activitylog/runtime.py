@@ -155,6 +155,9 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
 
     from processors.app import IngestWorker
     from query.api import create_api
+    from query.export_audit import ExportAudit
+    from query.export_job_runner import ExportJobRunner
+    from query.export_ledger import ExportLedger
 
     if api:
         check_api_auth(settings)
@@ -169,6 +172,8 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
     ingest: IngestWorker | None = None
     server: uvicorn.Server | None = None
     server_task: asyncio.Task[None] | None = None
+    jobs: ExportJobRunner | None = None
+    audit: ExportAudit | None = None
     info_written = False
     try:
         writer_store = Store.from_settings(settings)
@@ -186,7 +191,23 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
                 failed = ingest.app.crashed
                 return {"worker": "failed" if failed else "running", "batches": ingest.batches}
 
-            app = create_api(reader_store, settings.api_keys, health=health)
+            # Export jobs read and record through stores of their own: a long job
+            # never holds the client the page's reads use.
+            jobs_store = Store.from_settings(settings, migrate=False)
+            stores.append(jobs_store)
+            # Every export ends as an `export.create` activity, published to Kafka.
+            audit = ExportAudit(settings.kafka_bootstrap, source="activitylog-api")
+            ledger = ExportLedger(jobs_store, settings, observer=audit)  # one per process
+            jobs = ExportJobRunner(settings, jobs_store, ledger=ledger)
+            jobs.start()
+            app = create_api(
+                reader_store,
+                settings.api_keys,
+                health=health,
+                jobs=jobs,
+                settings=settings,
+                ledger=ledger,
+            )
             server = _server_class()(
                 uvicorn.Config(
                     app, log_level="warning", access_log=False, lifespan="off", log_config=None
@@ -207,6 +228,8 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
         await _wait_for_stop(stop, ingest, server_task)
     finally:
         log.info("stopping")
+        if jobs is not None:
+            jobs.interrupt()  # first: a job in flight must not finish during a slow stop
         if ingest is not None:
             with contextlib.suppress(Exception):
                 await ingest.stop()
@@ -214,6 +237,10 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
             server.should_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server_task, timeout=10)
+        if jobs is not None:  # a job in flight stays queued and restarts at the next start
+            await asyncio.to_thread(jobs.stop)
+        if audit is not None:  # bounded; what Kafka did not take is logged as lost
+            await asyncio.to_thread(audit.close, 5.0)
         for store in stores:
             store.close()
         if info_written:

@@ -55,6 +55,20 @@ class Settings:
     # partitions move to the others; Faust's default is 60 s.
     kafka_session_timeout: float = 10.0
     log_level: str = "info"
+    # Limits that protect the API server (query/limits.py): a request body, a
+    # query string, and the longest range of a direct download (3 years; export jobs take
+    # longer ones).
+    api_max_body_bytes: int = 64 * 1024
+    api_max_query_bytes: int = 8 * 1024
+    export_max_days: int = 1096
+    # Export manifests (design §9): sign them with HMAC-SHA256 when a key is set;
+    # the key id names it in each manifest (default: a fingerprint of the key).
+    export_signing_key: str | None = field(default=None, repr=False)
+    export_signing_key_id: str | None = None
+    # Export jobs (`POST /api/v1/exports`): where their files live (None = under
+    # the state dir) and how long a finished file is kept.
+    export_dir: Path | None = None
+    export_retention_hours: float = 24.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -106,11 +120,31 @@ class Settings:
             values["kafka_session_timeout"] = _float("ACTIVITYLOG_KAFKA_SESSION_TIMEOUT", v, 6, 300)
         if v := e.get("ACTIVITYLOG_LOG_LEVEL"):
             values["log_level"] = v.lower()
+        if v := e.get("ACTIVITYLOG_API_MAX_BODY_BYTES"):
+            values["api_max_body_bytes"] = _int("ACTIVITYLOG_API_MAX_BODY_BYTES", v, 1024, 1 << 30)
+        if v := e.get("ACTIVITYLOG_API_MAX_QUERY_BYTES"):
+            values["api_max_query_bytes"] = _int("ACTIVITYLOG_API_MAX_QUERY_BYTES", v, 256, 1 << 20)
+        if v := e.get("ACTIVITYLOG_EXPORT_MAX_DAYS"):
+            values["export_max_days"] = _int("ACTIVITYLOG_EXPORT_MAX_DAYS", v, 1, 36_500)
+        if v := e.get("ACTIVITYLOG_EXPORT_SIGNING_KEY"):
+            values["export_signing_key"] = v
+        if v := e.get("ACTIVITYLOG_EXPORT_SIGNING_KEY_ID"):
+            values["export_signing_key_id"] = v.strip()
+        if v := e.get("ACTIVITYLOG_EXPORT_DIR"):
+            values["export_dir"] = Path(v)
+        if v := e.get("ACTIVITYLOG_EXPORT_RETENTION_HOURS"):
+            hours = _float("ACTIVITYLOG_EXPORT_RETENTION_HOURS", v, 0.0001, 87_600)
+            values["export_retention_hours"] = hours
         return replace(s, **values)
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with some fields changed (CLI options win over the environment)."""
         return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+    @property
+    def export_path(self) -> Path:
+        """The directory of export-job files (`ACTIVITYLOG_EXPORT_DIR`, else STATE_DIR/exports)."""
+        return self.export_dir if self.export_dir is not None else self.state_dir / "exports"
 
     @property
     def api_is_loopback(self) -> bool:

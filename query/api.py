@@ -11,7 +11,7 @@ import hmac
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +22,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from activitylog.errors import ActivityLogError, NotFound, StoreUnavailable, Unauthorized
 from activitylog.store import Store
 from query.exports import EXPORT_FORMATS, EXPORT_MEDIA_TYPES, check_export, export_bytes
+from query.limits import ApiLimits, RequestLimits, check_export_range
+from query.openapi_errors import declare_error_responses
 from query.ranges import resolve_range
 from query.reads import (
     DEFAULT_LIMIT,
@@ -32,6 +34,11 @@ from query.reads import (
     list_activity,
 )
 from query.subscriptions import customer_subscriptions
+
+if TYPE_CHECKING:
+    from activitylog.settings import Settings
+    from query.export_job_runner import ExportJobRunner
+    from query.export_ledger import ExportLedger
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +65,21 @@ def create_api(
     *,
     health: Callable[[], dict[str, Any]] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    jobs: "ExportJobRunner | None" = None,
+    settings: "Settings | None" = None,
+    ledger: "ExportLedger | None" = None,
 ) -> FastAPI:
-    """Build the app around an open store; `api_keys` None means no authentication."""
+    """Build the app around an open store; `api_keys` None means no authentication.
+
+    `ledger` seals every export's manifest (default: one on `store`, signing
+    with `settings`' key when set).
+    """
+    from activitylog.settings import Settings
+    from query.api_manifests import SealedStreamingResponse, caller_identity, manifest_router
+    from query.export_ledger import ExportLedger
+    from query.manifests import export_request_info, new_export_id
+
+    export_ledger = ledger or ExportLedger(store, settings or Settings())
     app = FastAPI(
         title="activitylog",
         version="1",
@@ -67,6 +87,9 @@ def create_api(
         docs_url=None,
         redoc_url=None,
     )
+    # Request size limits before anything else runs (query/limits.py).
+    limits = ApiLimits.from_settings(settings or Settings())
+    app.add_middleware(RequestLimits, limits=limits)
 
     def caller(request: Request) -> Caller:
         if api_keys is None:
@@ -129,7 +152,11 @@ def create_api(
         log.exception("unexpected error on %s", request.url.path)
         return _error(500, "internal", "internal error; the server log has the details")
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        responses={503: {"description": "Degraded: the store or the worker is down"}},
+    )
     def healthz() -> JSONResponse:
         body: dict[str, Any] = {"status": "ok", "store": store.ping()}
         if health is not None:
@@ -139,7 +166,12 @@ def create_api(
             body["status"] = "degraded"
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
+    )
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -152,21 +184,38 @@ def create_api(
         page = list_activity(store, flt, limit=limit, cursor=cursor or None)
         return JSONResponse({"items": page.items, "next_cursor": page.next_cursor})
 
-    @app.get("/api/v1/activity/export", tags=["activity"])
+    @app.get(
+        "/api/v1/activity/export",
+        tags=["activity"],
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": "The file, as an attachment",
+                "content": {media: {} for media in EXPORT_MEDIA_TYPES.values()},
+            }
+        },
+    )
     def export(
+        request: Request,
         flt: FilterDep,
         format: Annotated[str, Query(description=" | ".join(EXPORT_FORMATS))] = "csv",
         lang: Annotated[str, Query(description="CSV header language: en | fr")] = "en",
     ) -> StreamingResponse:
         """A streamed download of every matching row (CSV for Excel, Parquet or JSONL)."""
         check_export(format, lang)
+        check_export_range(flt.range, limits.export_max_days)  # longer: an export job
         first, last = flt.range.label()
         filename = f"activity-{first}_{last}.{format}"
         rows = count_activity(store, flt)  # for the client's progress bar and summary
-        body = export_bytes(store, flt, format, lang)
+        # Every download is an export with an id and, once its last byte is out, a manifest.
+        created_by = caller_identity(request, api_keys, _presented_key(request))
+        info = export_request_info(flt, format, lang, created_by)
+        run = export_ledger.start(new_export_id(), info)
+        body = run.stream(export_bytes(store, flt, format, lang))
         # Pull the first chunk now so a store error is a clean JSON error, not a cut stream.
         head = next(body, b"")
-        return StreamingResponse(
+        return SealedStreamingResponse(
+            run,
             _chain(head, body),
             media_type=EXPORT_MEDIA_TYPES[format],
             headers={
@@ -177,9 +226,15 @@ def create_api(
 
     @app.get("/api/v1/activity/{event_id}", tags=["activity"])
     def activity_detail(event_id: str, who: CallerDep) -> JSONResponse:
+        """One record, with its lifecycle (same correlation id) and its before/after changes."""
+        from query.lifecycle import diff_changes, lifecycle
+
         item = get_activity(store, event_id, who.partner_id)
         if item is None:
             raise NotFound(f"no activity {event_id!r}")
+        # Additive fields: the lifecycle reads only the record's own partner.
+        item["lifecycle"] = lifecycle(store, item)
+        item["changes"] = diff_changes(item.get("details"))
         return JSONResponse(item)
 
     @app.get("/api/v1/customers/{customer_id}/subscriptions", tags=["customers"])
@@ -190,9 +245,18 @@ def create_api(
             raise NotFound(f"no customer {customer_id!r}")
         return JSONResponse(view)
 
+    from query.api_jobs import jobs_router  # export jobs: POST/GET/DELETE /api/v1/exports...
+
+    def job_owner(request: Request) -> str:
+        return caller_identity(request, api_keys, _presented_key(request))
+
+    app.include_router(jobs_router(jobs, caller, now=now, created_by=job_owner))
+    app.include_router(manifest_router(export_ledger, caller))  # GET /api/v1/exports/{id}/manifest
+
     from query.pages import register_pages
 
     register_pages(app)  # `/`, the Subscriptions page and `/static/...` (no API key: no data)
+    declare_error_responses(app)  # the 4xx/5xx each operation really answers, in /openapi.json
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from collections.abc import Iterator
@@ -12,10 +13,11 @@ from typing import Annotated
 import orjson
 import typer
 
-from activitylog.errors import BadQuery, ConfigError
+from activitylog.errors import ActivityLogError, BadQuery, ConfigError
 from activitylog.settings import Settings
 from query.client import Download, Request, open_reader
 from query.exports import EXPORT_FORMATS, check_export
+from query.manifests import canonical_bytes
 
 FORMATS = EXPORT_FORMATS
 
@@ -107,6 +109,18 @@ def export(
         Path | None,
         typer.Option("-o", "--output", help="File to write (default exports/activity-FROM_TO.EXT)"),
     ] = None,
+    no_manifest: Annotated[
+        bool,
+        typer.Option("--no-manifest", help="Do not write FILE.manifest.json beside the file"),
+    ] = False,
+    job: Annotated[
+        bool,
+        typer.Option(
+            "--job",
+            help="Run as an export job (in the running server, else here): "
+            "a progress bar, and a download that resumes after a broken transfer",
+        ),
+    ] = False,
 ) -> None:
     """Export activity for a date range to CSV (Excel-ready), Parquet or JSONL."""
     settings: Settings = ctx.obj
@@ -118,19 +132,50 @@ def export(
     first, last = req.time_range().label()
     path = output or Path("exports") / f"activity-{first}_{last}.{fmt}"
     started = time.monotonic()
-    result = write_export(settings, req, fmt, lang, path, progress=sys.stderr.isatty())
+    if job:  # a long range: the job runs apart from the download (query/cli_jobs.py)
+        from query.cli_jobs import run_job_export
+
+        done = run_job_export(
+            settings,
+            req,
+            fmt,
+            lang,
+            path,
+            progress=sys.stderr.isatty(),
+            manifest=not no_manifest,
+            manifest_path=manifest_path_for(path),
+        )
+        typer.echo(
+            f"wrote {path}: {done.rows:,} rows, {_size(done.bytes)} ({done.bytes:,} bytes) "
+            f"in {time.monotonic() - started:.1f}s (export job {done.export_id})"
+        )
+        if done.manifest_path is not None:
+            typer.echo(f"wrote {done.manifest_path} (export {done.export_id})")
+        return
+    result = write_export(
+        settings, req, fmt, lang, path, progress=sys.stderr.isatty(), manifest=not no_manifest
+    )
     elapsed = time.monotonic() - started
     rows = "?" if result.rows is None else f"{result.rows:,}"
     typer.echo(
         f"wrote {path}: {rows} rows, {_size(result.bytes)} ({result.bytes:,} bytes) "
         f"in {elapsed:.1f}s"
     )
+    if result.manifest_path is not None:
+        typer.echo(f"wrote {result.manifest_path} (export {result.export_id})")
 
 
 @dataclass(frozen=True)
 class Written:
     rows: int | None
     bytes: int
+    export_id: str | None = None
+    manifest_path: Path | None = None
+
+
+def manifest_path_for(path: Path) -> Path:
+    """`FILE.manifest.json` beside `FILE` (design §9)."""
+    return path.with_name(path.name + ".manifest.json")
 
 
 def export_to_file(settings: Settings, req: Request, fmt: str, lang: str, path: Path) -> int:
@@ -146,8 +191,14 @@ def write_export(
     path: Path,
     *,
     progress: bool = False,
+    manifest: bool = False,
 ) -> Written:
     """Stream an export into `path` atomically (a temp file renamed on success).
+
+    With `manifest`, the export's sealed manifest (the server's, or this
+    process's own when it reads the store directly) is checked against the
+    bytes received and written beside the file as `FILE.manifest.json`, in
+    its canonical bytes (what the next manifest's `previous` hashes).
 
     With `progress`, a rich progress bar on stderr counts rows (estimated
     from record separators as bytes arrive; exact for JSONL) against the
@@ -159,17 +210,48 @@ def write_export(
     tmp = path.with_name(f".{path.name}.part")
     reader = open_reader(settings)
     written = 0
+    digest = hashlib.sha256()  # of the bytes received, checked against the manifest
+    manifest_file: Path | None = None
     try:
         download = reader.export(req, fmt, lang)
-        with tmp.open("wb") as out:
-            for chunk in _with_progress(download, fmt) if progress else download.chunks:
-                out.write(chunk)
-                written += len(chunk)
+        try:
+            with tmp.open("wb") as out:
+                for chunk in _with_progress(download, fmt) if progress else download.chunks:
+                    out.write(chunk)
+                    digest.update(chunk)
+                    written += len(chunk)
+        except OSError as exc:  # our side (disk full, no permission): the export failed here
+            download.abort(f"the CLI could not write {path}: {exc.strerror or exc}")
+            raise ConfigError("--output", f"cannot write {path}: {exc.strerror or exc}") from exc
+        except KeyboardInterrupt:
+            download.abort("interrupted in the CLI")
+            raise
+        sealed = download.manifest() if manifest else None
+        if sealed is not None:
+            _check_received(sealed, digest.hexdigest(), path)
         tmp.replace(path)
+        if sealed is not None:
+            manifest_file = manifest_path_for(path)
+            part = manifest_file.with_name(f".{manifest_file.name}.part")
+            part.write_bytes(canonical_bytes(sealed))
+            part.replace(manifest_file)
     finally:
         reader.close()
         tmp.unlink(missing_ok=True)
-    return Written(download.rows, written)
+    return Written(download.rows, written, download.export_id, manifest_file)
+
+
+def _check_received(sealed: dict[str, object], sha256: str, path: Path) -> None:
+    """Refuse a file whose bytes differ from what was sealed (a broken transfer).
+
+    The hash alone: the same bytes have the same rows and event times.
+    """
+    if sealed.get("sha256") != sha256:
+        raise ActivityLogError(
+            f"{path}: the bytes received do not match the export's manifest "
+            f"(sha256 {sha256} != {sealed.get('sha256')}); nothing was written, "
+            "run the export again"
+        )
 
 
 # What ends a record in each text format (CSV rows end with CRLF; a CRLF

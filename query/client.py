@@ -7,8 +7,10 @@ API; otherwise (or against a ClickHouse server) they open the store directly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -23,6 +25,14 @@ from query.reads import ActivityFilter, Page, count_activity, list_activity
 
 # The API tells a client how many rows an export holds (for its progress bar).
 ROWS_HEADER = "X-Activity-Rows"
+# ... and the export's id, whose manifest it serves once the last byte is out (design §9).
+EXPORT_ID_HEADER = "X-Activitylog-Export-Id"
+USER_HEADER = "X-Activitylog-User"
+# A direct CLI export publishes its `export.create` before exiting: how long it may retry
+# when Kafka is down, and how long closing may wait in all (then the record is logged lost).
+CLI_AUDIT_RETRY_SECONDS = 1.0
+CLI_AUDIT_CLOSE_SECONDS = 5.0
+MANIFEST_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,11 @@ class Download:
 
     rows: int | None
     chunks: Iterator[bytes]
+    export_id: str | None = None
+    # The sealed manifest, once every chunk has been read (None: the export has none).
+    manifest: Callable[[], dict[str, Any] | None] = field(default=lambda: None)
+    # Record the export as failed when the caller gives up on it (e.g. its disk is full).
+    abort: Callable[[str], None] = field(default=lambda reason: None)
 
     def __iter__(self) -> Iterator[bytes]:
         """Iterating a download iterates its bytes (what callers did before it had a count)."""
@@ -83,19 +98,54 @@ class Reader(Protocol):
 class StoreReader:
     """Reads straight from the store (no serve running, or server mode)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, settings: Settings | None = None) -> None:
         self.store = store
+        self.settings = settings or Settings()
+        self._audit: Any = None  # the export audit (`export.create` to Kafka), on first export
 
     def page(self, req: Request, limit: int, cursor: str | None) -> Page:
         return list_activity(self.store, req.filter(), limit=limit, cursor=cursor)
 
     def export(self, req: Request, fmt: str, lang: str) -> Download:
+        """The export, sealed by this process's own ledger (chained to the server's)."""
+        from query.export_ledger import ExportLedger
+        from query.manifests import export_request_info, new_export_id
+
         check_export(fmt, lang)
         flt = req.filter()
-        return Download(count_activity(self.store, flt), export_bytes(self.store, flt, fmt, lang))
+        rows = count_activity(self.store, flt)
+        info = export_request_info(flt, fmt, lang, "os:" + os_user())
+        ledger = ExportLedger(self.store, self.settings, observer=self._export_audit())
+        run = ledger.start(new_export_id(), info)
+
+        def abort(reason: str) -> None:
+            run.abort(reason)
+
+        return Download(
+            rows,
+            run.stream(export_bytes(self.store, flt, fmt, lang)),
+            export_id=run.export_id,
+            manifest=lambda: run.manifest,
+            abort=abort,
+        )
 
     def close(self) -> None:
+        if self._audit is not None:
+            # Bounded: a CLI export never waits long on Kafka (a lost record is logged).
+            self._audit.close(timeout=CLI_AUDIT_CLOSE_SECONDS)
         self.store.close()
+
+    def _export_audit(self) -> Any:
+        """This process's export audit: each export becomes an `export.create` activity."""
+        from query.export_audit import ExportAudit
+
+        if self._audit is None:
+            self._audit = ExportAudit(
+                self.settings.kafka_bootstrap,
+                source="activitylog-cli",
+                retry_seconds=CLI_AUDIT_RETRY_SECONDS,
+            )
+        return self._audit
 
 
 class HttpReader:
@@ -103,6 +153,7 @@ class HttpReader:
 
     def __init__(self, base_url: str, api_key: str | None) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        headers[USER_HEADER] = os_user()  # the manifest's `created_by` names who ran the CLI
         self.base_url = base_url
         self.http = httpx.Client(base_url=base_url, headers=headers, timeout=60.0)
 
@@ -126,7 +177,36 @@ class HttpReader:
             response.close()
             _raise_for(response)
         rows = response.headers.get(ROWS_HEADER)
-        return Download(int(rows) if rows and rows.isdigit() else None, self._body(response))
+        export_id = response.headers.get(EXPORT_ID_HEADER)
+        return Download(
+            int(rows) if rows and rows.isdigit() else None,
+            self._body(response),
+            export_id=export_id,
+            manifest=lambda: self.manifest(export_id) if export_id else None,
+        )
+
+    def manifest(self, export_id: str) -> dict[str, Any]:
+        """The server's manifest of a finished download (sealed as its last byte went out).
+
+        Retried briefly on 404: the server seals right after the last chunk,
+        which a fast client can read before the seal is stored.
+        """
+        deadline = time.monotonic() + MANIFEST_WAIT_SECONDS
+        path = f"/api/v1/exports/{export_id}/manifest"
+        while True:
+            try:
+                response = self.http.get(path)
+            except httpx.HTTPError as exc:
+                raise StoreUnavailable(
+                    f"cannot reach the server at {self.base_url}: {exc}"
+                ) from exc
+            if response.status_code != 404 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        if response.status_code >= 400:
+            _raise_for(response)
+        found: dict[str, Any] = response.json()
+        return found
 
     def _body(self, response: httpx.Response) -> Iterator[bytes]:
         try:
@@ -170,4 +250,17 @@ def open_reader(settings: Settings) -> Reader:
     info = read_serve_info(settings)
     if info is not None:
         return HttpReader(info.api_url, settings.api_key)
-    return StoreReader(Store.from_settings(settings))
+    return StoreReader(Store.from_settings(settings), settings)
+
+
+def os_user() -> str:
+    """`user@host` of this process, from the OS's own records (not the environment)."""
+    import pwd
+    import socket
+
+    uid = os.getuid()
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid without a passwd entry (some containers)
+        name = f"uid{uid}"
+    return f"{name}@{socket.gethostname()}"

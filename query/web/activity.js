@@ -19,12 +19,52 @@ import {
   timeZone,
   withKey,
 } from "/static/common.js";
+import { exportAsJob, isLongRange } from "/static/export_jobs.js";
 
 const ZONE = timeZone();
 const FILTER_NAMES = ["from", "to", "customer", "q", "action", "limit"];
 // These come only from the URL (links into the page, e.g. from a Subscriptions page);
 // shown under the form with a button that removes them.
 const URL_ONLY_FILTERS = ["customer_id", "partner_user", "status"];
+
+// Text of the expanded row's lifecycle and diff, and of partner-level rows (no customer).
+const ROW_TEXT = {
+  en: {
+    lifecycle: "Lifecycle ({n} steps)",
+    lifecycleMore: "Lifecycle (first {n} steps)",
+    step: "Step",
+    time: "Time",
+    thisEvent: "this event",
+    change: "Change",
+    added: "added",
+    removed: "removed",
+    changed: "changed",
+    absent: "(none)",
+    noChanges: "No field changed.",
+    noCustomer: "No customer: an action of the partner itself",
+    partnerLevel: "partner action",
+  },
+  fr: {
+    lifecycle: "Cycle de vie ({n} étapes)",
+    lifecycleMore: "Cycle de vie ({n} premières étapes)",
+    step: "Étape",
+    time: "Heure",
+    thisEvent: "cet événement",
+    change: "Modification",
+    added: "ajouté",
+    removed: "supprimé",
+    changed: "modifié",
+    absent: "(aucun)",
+    noChanges: "Aucun champ n’a changé.",
+    noCustomer: "Aucun client : une action du partenaire lui-même",
+    partnerLevel: "action du partenaire",
+  },
+};
+
+function rowText(name, values = {}) {
+  const text = ROW_TEXT[lang()]?.[name] ?? ROW_TEXT.en[name] ?? name;
+  return text.replace(/\{(\w+)\}/g, (_, k) => (k in values ? String(values[k]) : `{${k}}`));
+}
 
 const state = {
   filters: {},
@@ -151,7 +191,9 @@ function render(options = {}) {
 
 function rowFor(item, index) {
   const detailsId = `details-${state.page}-${index}`;
-  const what = `${item.action_text} — ${item.customer_name}`;
+  // A partner-level action (e.g. an export) concerns no customer: no name, no Subscriptions link.
+  const hasCustomer = Boolean(item.customer_id);
+  const what = `${item.action_text} — ${hasCustomer ? item.customer_name : rowText("partnerLevel")}`;
   const expander = el(
     "button",
     {
@@ -172,22 +214,31 @@ function rowFor(item, index) {
       { className: "col-date" },
       el("time", { datetime: item.occurred_at }, formatInstant(item.occurred_at, ZONE)),
     ),
-    el("td", { className: "col-customer" }, item.customer_name),
+    hasCustomer
+      ? el("td", { className: "col-customer" }, item.customer_name)
+      : el(
+          "td",
+          { className: "col-customer no-customer", title: rowText("noCustomer") },
+          el("span", { "aria-hidden": "true" }, "—"),
+          el("span", { className: "visually-hidden" }, rowText("noCustomer")),
+        ),
     el("td", { className: "col-action" }, item.action_text),
     el("td", { className: "col-user" }, item.partner_user),
     el("td", { className: "col-status" }, item.status_text),
     el(
       "td",
       { className: "col-links" },
-      el(
-        "a",
-        {
-          href: subscriptionsHref(item.customer_id),
-          className: "subscriptions-link",
-          "aria-label": t("subscriptionsOf", { name: item.customer_name }),
-        },
-        t("subscriptions"),
-      ),
+      hasCustomer
+        ? el(
+            "a",
+            {
+              href: subscriptionsHref(item.customer_id),
+              className: "subscriptions-link",
+              "aria-label": t("subscriptionsOf", { name: item.customer_name }),
+            },
+            t("subscriptions"),
+          )
+        : null,
     ),
   );
   const panel = el("div", { className: "details-panel" });
@@ -212,28 +263,156 @@ function rowFor(item, index) {
 
 function fillDetails(panel, item) {
   const details = item.details && typeof item.details === "object" ? item.details : null;
+  // The before/after diff comes from the detail endpoint (`changes`); this slot keeps its place.
+  const changesSlot = el("div", { className: "changes-slot" });
+  let diffPending = false;
   if (details && Array.isArray(details.line_items)) {
     panel.append(lineItemsTable(details));
   } else if (details && (isObject(details.old) || isObject(details.new))) {
-    panel.append(changesTable(details));
+    diffPending = true;
+    panel.append(changesSlot);
   } else if (details && Object.keys(details).length > 0) {
     panel.append(keyValueTable(t("details"), details));
   } else if (item.details && typeof item.details !== "object") {
     panel.append(el("h3", {}, t("details")), el("pre", { className: "raw" }, String(item.details)));
   }
+  const lifecycleSlot = el("div", { className: "lifecycle-slot" });
   const record = recordList(item);
-  panel.append(record);
-  // The list item has everything above; the full record adds where the action came from.
+  panel.append(lifecycleSlot, record);
+  // The list item has everything above; the full record adds where the action came from,
+  // the lifecycle (events sharing its correlation id) and the diff of the changed fields.
   apiJson(`/api/v1/activity/${encodeURIComponent(item.event_id)}`).then(
-    (full) =>
+    (full) => {
       addFields(record, [
         ["source", full.source],
         ["actorIp", full.actor_ip],
         ["userAgent", full.user_agent],
         ["ingestedAt", full.ingested_at ? formatInstant(full.ingested_at, ZONE) : ""],
-      ]),
-    (err) => panel.append(el("p", { className: "note" }, t("detailFailed", { msg: err.message }))),
+      ]);
+      if (diffPending) {
+        changesSlot.replaceChildren(
+          Array.isArray(full.changes) ? diffTable(full.changes, details) : changesTable(details),
+        );
+      }
+      const steps = full.lifecycle && Array.isArray(full.lifecycle.steps) ? full.lifecycle.steps : [];
+      if (steps.length > 1) lifecycleSlot.replaceChildren(lifecycleTable(full.lifecycle));
+    },
+    (err) => {
+      if (diffPending) changesSlot.replaceChildren(changesTable(details));
+      panel.append(el("p", { className: "note" }, t("detailFailed", { msg: err.message })));
+    },
   );
+}
+
+function lifecycleTable(lifecycle) {
+  // One row per event sharing the correlation id, oldest first; this event is marked.
+  const steps = lifecycle.steps;
+  const title = lifecycle.truncated ? "lifecycleMore" : "lifecycle";
+  return el(
+    "div",
+    { className: "scroll" },
+    el(
+      "table",
+      { className: "inner lifecycle" },
+      el("caption", {}, rowText(title, { n: steps.length })),
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          el("th", { scope: "col" }, `${rowText("time")} (${ZONE})`),
+          el("th", { scope: "col" }, rowText("step")),
+          el("th", { scope: "col" }, t("statusCol")),
+          el("th", { scope: "col" }, t("partnerUser")),
+        ),
+      ),
+      el(
+        "tbody",
+        {},
+        ...steps.map((step) =>
+          el(
+            "tr",
+            {
+              className: `step status-${String(step.status).replace(/[^a-z_]/g, "")}${step.current ? " current" : ""}`,
+              "aria-current": step.current ? "true" : null,
+              dataset: { eventId: step.event_id },
+            },
+            el(
+              "th",
+              { scope: "row", className: "col-date" },
+              el("time", { datetime: step.occurred_at }, formatInstant(step.occurred_at, ZONE)),
+            ),
+            el(
+              "td",
+              {},
+              display(step.action_text),
+              step.current ? el("span", { className: "badge this-event" }, rowText("thisEvent")) : null,
+            ),
+            el("td", { className: "step-status" }, display(step.status_text)),
+            el("td", {}, display(step.partner_user)),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+function diffValue(change, side) {
+  // Absent (an added or removed field) differs from null: say so in words.
+  if (!(side in change)) return el("span", { className: "absent" }, rowText("absent"));
+  return change[side] === null ? "null" : display(change[side]);
+}
+
+function diffTable(changes, details) {
+  // The changed fields only (nested ones by their path), as the server computed them.
+  const fragment = document.createDocumentFragment();
+  if (changes.length === 0) {
+    fragment.append(el("p", { className: "note" }, rowText("noChanges")));
+  } else {
+    fragment.append(
+      el(
+        "div",
+        { className: "scroll" },
+        el(
+          "table",
+          { className: "inner changes" },
+          el("caption", {}, t("changes")),
+          el(
+            "thead",
+            {},
+            el(
+              "tr",
+              {},
+              el("th", { scope: "col" }, t("field")),
+              el("th", { scope: "col" }, t("before")),
+              el("th", { scope: "col" }, t("after")),
+              el("th", { scope: "col" }, rowText("change")),
+            ),
+          ),
+          el(
+            "tbody",
+            {},
+            ...changes.map((change) =>
+              el(
+                "tr",
+                { className: `changed ${change.change}` },
+                el("th", { scope: "row", className: "mono" }, change.field),
+                el("td", { className: "old" }, diffValue(change, "old")),
+                el("td", { className: "new" }, diffValue(change, "new")),
+                el("td", { className: "kind" }, rowText(change.change)),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+  const others = Object.fromEntries(
+    Object.entries(details).filter(([name]) => name !== "old" && name !== "new"),
+  );
+  if (Object.keys(others).length > 0) fragment.append(keyValueTable(t("details"), others));
+  return fragment;
 }
 
 function isObject(value) {
@@ -377,6 +556,13 @@ async function exportCsv() {
   button.disabled = true;
   button.textContent = t("exporting");
   const { limit, ...wanted } = filters;
+  if (isLongRange(filters.from, filters.to)) {
+    // A long range runs as an export job on the server, with its progress shown (export_jobs.js).
+    await exportAsJob({ ...wanted, tz: ZONE, format: "csv", lang: lang() });
+    button.disabled = false;
+    button.textContent = t("export");
+    return;
+  }
   const url = apiUrl("/api/v1/activity/export", { ...wanted, tz: ZONE, format: "csv", lang: lang() });
   await withKey(async () => {
     // fetch + blob so the key travels in a header, never in a URL.

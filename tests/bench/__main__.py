@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from tests.bench import (
     bench_batch_step,
+    bench_export_job,
     bench_ingest,
+    bench_manifest,
     bench_page,
     bench_publish,
     bench_query,
@@ -23,6 +25,8 @@ def main() -> None:
     bench_storage.main()
     bench_page.main()
     bench_query.main()
+    bench_export_job.main()
+    bench_manifest.main()
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ def _events(partner: str, other: str) -> tuple[list[tuple[str, dict[str, Any]]],
         **contoso,
         occurred_at="2025-03-31T20:00:00Z",
         order_id="ord-e2e-big",
+        correlation_id="corr-e2e-orders",  # one lifecycle with the formula order below
         line_items=[
             valid_line_item(
                 product_name=name, quantity=qty, unit_price=price, term=term, subscription_id=sub
@@ -103,6 +104,7 @@ def _events(partner: str, other: str) -> tuple[list[tuple[str, dict[str, Any]]],
         customer_name=FORMULA_NAME,
         occurred_at="2025-03-15T09:00:00Z",
         order_id="ord-e2e-formula",
+        correlation_id="corr-e2e-orders",
     )
     northwind = {"partner_id": partner, "customer_id": "cust-e2e-northwind"}
     fillers = [
@@ -182,12 +184,12 @@ def served(e2e_kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
         result.in_range = {str(e["event_id"]) for e in mine} - {ids["edge_out"]}
 
         def stored() -> int:
+            # A page, not an export: every export is itself an activity (`export.create`,
+            # today), and the test starts on an empty default month.
             body = result.api(
-                "/api/v1/activity/export",
-                format="jsonl",
-                **{"from": "2025-02-01", "to": "2025-04-30"},
+                "/api/v1/activity", limit=1000, **{"from": "2025-02-01", "to": "2025-04-30"}
             )
-            return body.text.count("\n") if body.status_code == 200 else -1
+            return len(body.json()["items"]) if body.status_code == 200 else -1
 
         wait_until(lambda: stored() == len(mine), 90, f"{len(mine)} stored rows")
         yield result
@@ -328,6 +330,11 @@ def test_a_partner_picks_a_range_expands_an_order_and_exports_the_csv(
     expect(details.locator(".record")).to_contain_text("ord-e2e-big")
     # The full record (detail endpoint) adds where the order came from.
     expect(details.locator(".record")).to_contain_text("ordering-service")
+    # ... and its lifecycle: the events sharing its correlation id, oldest first, this one marked.
+    steps = details.locator("table.lifecycle tbody tr")
+    expect(steps).to_have_count(2)
+    expect(steps.nth(1)).to_have_attribute("aria-current", "true")
+    expect(steps.nth(0)).to_contain_text("ord-e2e-formula")
 
     # A quantity change opens with Space and shows before/after.
     change = page.locator(f'tr[data-event-id="{served.ids["quantity_change"]}"] button.expander')

@@ -123,3 +123,18 @@ def test_an_open_api_on_a_public_address_is_refused(
     monkeypatch.setenv("ACTIVITYLOG_API_HOST", "0.0.0.0")
     code, err = _run(["api"], capsys)
     assert code == 2 and "ACTIVITYLOG_API_KEYS" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["produce"], "Missing argument 'file'"),
+        (["export", "--bogus"], "No such option: --bogus"),
+        (["produce", "x.jsonl", "--workers", "-1"], "--workers"),
+    ],
+)
+def test_usage_errors_are_shown_as_usage_with_exit_2(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _run(argv, capsys)
+    assert code == 2 and expected in err and "unexpected" not in err
