@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint unit integration e2e browser bench schemas lock clean
+.PHONY: venv demo test lint unit integration e2e browser bench chaos soak fuzz audit schemas lock clean
 
 venv: $(STAMP)
 
@@ -46,6 +46,31 @@ test: lint browser
 
 bench: venv
 	$(BIN)/python -m tests.bench
+
+# Fault injection at full size (200,000 events, 10 kill -9, a broker restart, 30 s without
+# store; a smaller run is part of `make test`) and the 10-minute soak (not in CI). Both
+# write their figures to docs/reliability.md.
+chaos: venv
+	$(BIN)/python -m tests.chaos
+
+soak: venv
+	$(BIN)/python -m tests.soak
+
+# Fuzzing and tenant-isolation properties with FUZZ_SCALE times the examples `make test`
+# runs (hypothesis, schemathesis on the OpenAPI document); figures in test-artifacts/fuzz/.
+FUZZ_SCALE ?= 10
+FUZZ_TESTS := tests/unit/test_fuzz_decode.py tests/unit/test_fuzz_csv.py \
+	tests/integration/test_fuzz_csv_sql.py tests/integration/test_fuzz_api.py \
+	tests/integration/test_tenant_isolation_properties.py tests/integration/test_api_key_secrecy.py
+fuzz: venv
+	rm -rf test-artifacts/fuzz
+	ACTIVITYLOG_FUZZ_SCALE=$(FUZZ_SCALE) $(BIN)/pytest -q $(FUZZ_TESTS)
+	@cat test-artifacts/fuzz/*.json
+
+# pip-audit over constraints.txt; says SKIP (exit 0) when the vulnerability service is
+# unreachable, fails only on a known vulnerability (ACTIVITYLOG_AUDIT_STRICT=1: fail on SKIP).
+audit: venv
+	$(BIN)/python -m tests.dependency_audit constraints.txt
 
 schemas: venv
 	$(BIN)/python -m schemas.generate

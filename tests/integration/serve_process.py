@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import httpx
@@ -159,3 +161,58 @@ def committed_and_end_offsets(bootstrap: str, group: str) -> tuple[dict[Any, Any
         return committed, dict(consumer.end_offsets(parts))
     finally:
         consumer.close(autocommit=False)
+
+
+class TmpfsUnavailable(RuntimeError):
+    """A tmpfs cannot be mounted here: mounting needs root (CAP_SYS_ADMIN)."""
+
+
+class SmallTmpfs:
+    """A tmpfs of `megabytes` mounted on `directory` at once, unmounted on leaving `with`.
+
+    Filling it up makes ClickHouse fail with its own out-of-space error: a real
+    store failure, not a fake. Raises `TmpfsUnavailable` (with mount's reason)
+    when mounting is not allowed.
+    """
+
+    def __init__(self, directory: Path, megabytes: int) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        mount = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(directory)],
+            capture_output=True,
+            text=True,
+        )
+        if mount.returncode != 0:
+            raise TmpfsUnavailable(
+                f"cannot mount a tmpfs here (needs root): {mount.stderr.strip()}"
+            )
+        self.directory = directory
+
+    def __enter__(self) -> Path:
+        return self.directory
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        subprocess.run(["umount", "-l", str(self.directory)], check=False)
+
+
+def fill_until_full(directory: Path) -> Path:
+    """Write a filler file until the filesystem is full; return it (unlink it to free the space).
+
+    Appends, unbuffered: calling it again tops the filler up when something
+    (ClickHouse removing a failed part, say) has freed a little space since.
+    """
+    filler = directory / "filler"
+    chunk = b"\0" * (1 << 20)
+    with filler.open("ab", buffering=0) as f:
+        try:
+            while True:
+                f.write(chunk)
+                f.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+    return filler

@@ -12,15 +12,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import signal
-import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -30,7 +27,10 @@ from kafka import KafkaProducer
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
 from tests.integration.serve_process import (
     ServeProcess,
+    SmallTmpfs,
+    TmpfsUnavailable,
     committed_and_end_offsets,
+    fill_until_full,
     store_counts,
     wait_until,
 )
@@ -69,13 +69,26 @@ def _send(bootstrap: str, items: list[tuple[str, bytes, bytes]]) -> None:
 
 
 def _count(serve: ServeProcess, key: str) -> int:
-    """Rows visible to readers (the export reads with FINAL)."""
-    try:
-        response = serve.get("/api/v1/activity/export", key, format="jsonl", **RANGE)
-    except httpx.HTTPError:
-        return -1
-    assert response.status_code == 200, response.text
-    return response.text.count("\n")
+    """Rows visible to readers, page by page.
+
+    Pages, not an export: every export is itself an activity (`export.create`,
+    dated now), which would add rows to the partner's store counts.
+    """
+    total, cursor = 0, None
+    while True:
+        params: dict[str, Any] = {**RANGE, "limit": 1000}
+        if cursor:
+            params["cursor"] = cursor
+        try:
+            response = serve.get("/api/v1/activity", key, **params)
+        except httpx.HTTPError:
+            return -1
+        assert response.status_code == 200, response.text
+        body = response.json()
+        total += len(body["items"])
+        cursor = body["next_cursor"]
+        if not cursor:
+            return total
 
 
 def _env(partner: str, key: str, **extra: str) -> dict[str, str]:
@@ -140,35 +153,12 @@ def test_kill_9_mid_batch_repeatedly_loses_and_duplicates_nothing(
     assert counts["ids"] == published
 
 
-@contextlib.contextmanager
-def _small_tmpfs(directory: Path, megabytes: int) -> Iterator[Path]:
-    """Mount a tmpfs of `megabytes` on `directory` (root only); unmount afterwards."""
-    directory.mkdir(parents=True, exist_ok=True)
-    mount = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(directory)],
-        capture_output=True,
-        text=True,
-    )
-    if mount.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {mount.stderr.strip()}")
+def _small_tmpfs(directory: Path, megabytes: int) -> SmallTmpfs:
+    """Mount a tmpfs of `megabytes` on `directory` (root only; skip otherwise)."""
     try:
-        yield directory
-    finally:
-        subprocess.run(["umount", "-l", str(directory)], check=False)
-
-
-def _fill(directory: Path) -> Path:
-    """Write a filler file until the filesystem is full; return it."""
-    filler = directory / "filler"
-    chunk = b"\0" * (1 << 20)
-    with filler.open("wb") as f:
-        try:
-            while True:
-                f.write(chunk)
-                f.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC, exc
-    return filler
+        return SmallTmpfs(directory, megabytes)
+    except TmpfsUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 def _metric(serve: ServeProcess, name: str) -> float:
@@ -190,7 +180,7 @@ def test_clickhouse_out_of_space_backs_off_and_catches_up_after(
         try:
             # Let the worker catch up with whatever the shared topics already hold.
             wait_until(lambda: serve.logged("event=worker_started"), 60, "worker started")
-            filler = _fill(store_dir)
+            filler = fill_until_full(store_dir)
             _send(kafka_bootstrap, events)
             wait_until(
                 lambda: serve.logged("event=insert_failed"), 60, "an insert failing for space"

@@ -1,0 +1,91 @@
+"""Fuzzing the Python CSV encoder (`csv_chunks`): any text survives and never starts a formula.
+
+The alphabet is chosen to break CSV: quotes, commas, semicolons, CR, LF,
+CRLF, NUL and other controls, the formula starts (`= + - @`, tab, CR, LF),
+the BOM, Unicode line separators and astral characters (surrogate-free:
+a lone surrogate cannot be UTF-8). Read back with Python's csv module, every
+cell is the original text, with a `'` in front exactly when the original
+begins with a formula character; so no cell a spreadsheet reads starts a formula.
+The SQL encoder written by ClickHouse is fuzzed the same way in
+`tests/integration/test_fuzz_csv_sql.py`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from query.export_csv import FORMULA_PREFIXES, ROWS_PER_CHUNK, csv_chunks
+from tests.fuzz import Tally, fuzz_settings
+
+WHEN = datetime(2026, 11, 27, 9, 8, 7, 123000)
+TALLY = Tally("csv_python")
+
+# CR and LF one by one: CRLF, lone CR and lone LF all come up.
+SPECIALS = "\"',;=+-@\t\r\n\x00\x01\x0b\x0c\x1b\\ " + "\u00a0\u2028\u2029\ufeff\u202eé"
+CELL = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list(SPECIALS)),
+        st.characters(codec="utf-8"),
+        st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF, codec="utf-8"),
+    ),
+    max_size=40,
+)
+
+
+def read_back(data: bytes) -> list[list[str]]:
+    """Parse an export as a spreadsheet importer would: UTF-8 with BOM, RFC 4180."""
+    assert data.startswith(b"\xef\xbb\xbf")
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+def expected_cell(text: str) -> str:
+    """What a cell must read back as: the text, neutralized when it starts a formula."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def check_cells(originals: list[str], parsed: list[str]) -> None:
+    assert len(parsed) == len(originals)
+    for original, cell in zip(originals, parsed, strict=True):
+        assert not cell.startswith(FORMULA_PREFIXES), cell
+        assert cell == expected_cell(original)
+        # Nothing lost: the original is the cell, or the cell without the added quote.
+        assert original in (cell, cell[1:])
+
+
+@fuzz_settings(400)
+@given(rows=st.lists(st.lists(CELL, min_size=7, max_size=7), min_size=1, max_size=5))
+def test_any_text_round_trips_through_csv_chunks(rows: list[list[str]]) -> None:
+    """Five text columns plus the two optional id columns, several rows."""
+    data = b"".join(
+        csv_chunks([(WHEN, *cells) for cells in rows], "en", ("customer_id", "event_id"))
+    )
+    assert data.endswith(b"\r\n")
+    parsed = read_back(data)
+    assert len(parsed) == len(rows) + 1
+    for cells, line in zip(rows, parsed[1:], strict=True):
+        assert line[0] == "2026-11-27T09:08:07.123Z"
+        check_cells(cells, line[1:])
+        TALLY.add("cells", len(cells))
+    TALLY.add("rows", len(rows))
+    TALLY.add("examples")
+
+
+def test_chunk_boundaries_do_not_split_rows() -> None:
+    """More rows than one chunk holds: the chunks join into the same rows."""
+    cells = ['=a,"b"\r\n', "x", "é\U0001f600", "-1", "@"]
+    rows = [(WHEN, *cells, "c", "e")] * (ROWS_PER_CHUNK + 3)
+    chunks = list(csv_chunks(rows))
+    assert len(chunks) == 2
+    parsed = read_back(b"".join(chunks))
+    assert len(parsed) == ROWS_PER_CHUNK + 4
+    check_cells(cells, parsed[-1][1:])
+
+
+def test_zz_write_csv_figures() -> None:
+    """Record how many cells this module fuzzed (runs last in the module)."""
+    assert TALLY.write().get("cells", 0) > 0
