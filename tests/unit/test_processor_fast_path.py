@@ -8,11 +8,14 @@ tests/integration/test_processor_failures.py (kill -9 with it active).
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import faust
 import orjson
+from faust.types import TP
 
 from activitylog.settings import Settings
 from activitylog.store import Store
@@ -90,3 +93,14 @@ def test_positional_columns_equal_columns_by_name() -> None:
     shuffled = [dict(reversed(list(row.items()))) for row in rows]
     assert to_columns(cast(Any, shuffled)) == by_name
     assert to_columns([]) == [[] for _ in ACTIVITY_COLUMN_NAMES]
+
+
+def test_the_quiet_monitor_marks_each_batch_partition_as_processing() -> None:
+    """Faust's liveness check reads `stream_inbound_time`: without it, false ERROR lines."""
+    monitor = fast_consumer.QuietMonitor()
+    tp0, tp1 = TP("activity.orders.v1", 0), TP("activity.orders.v1", 1)
+    batch = [SimpleNamespace(message=SimpleNamespace(tp=tp)) for tp in (tp0, tp1, tp0)]
+    before = time.monotonic()
+    monitor.batch_in(batch)
+    assert set(monitor.stream_inbound_time) == {tp0, tp1}
+    assert all(t >= before for t in monitor.stream_inbound_time.values())
