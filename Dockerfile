@@ -10,7 +10,8 @@ COPY producers ./producers
 COPY processors ./processors
 COPY query ./query
 RUN pip install -c constraints.txt . \
- && useradd --system --uid 10001 --home-dir /var/lib/activitylog --create-home activitylog
+ && useradd --system --uid 10001 --home-dir /var/lib/activitylog --create-home activitylog \
+ && install -d -o activitylog -g activitylog /var/lib/activitylog/exports
 USER activitylog
 WORKDIR /var/lib/activitylog
 ENTRYPOINT ["activitylog"]
