@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from tests.bench.dataset import api_server
+from tests.bench.dataset import RssSampler, api_server
 
 FROM, TO = "2026-10-01", "2026-10-31"
 POLL_SECONDS = 0.05
@@ -47,37 +47,6 @@ def build(path: Path, rows: int) -> dict[str, Any]:
     total = int(store.query_rows("SELECT count() FROM activity")[0][0])
     store.close()
     return {"rows": total, "build_s": time.perf_counter() - started}
-
-
-class _Rss:
-    """Peak VmRSS of a process, sampled every 20 ms in a thread."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def now(self) -> int:
-        with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        return 0
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.now())
-            time.sleep(0.02)
-
-    def __enter__(self) -> _Rss:
-        self.peak = self.now()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 class _PageProbe:
@@ -122,8 +91,8 @@ def _direct(http: httpx.Client) -> tuple[int, int, float]:
 def _job(http: httpx.Client, pid: int, *, probe_page: bool) -> dict[str, Any]:
     """Run one CSV job, polling its progress (and the page, if asked); then download its file."""
     probe = _PageProbe(http)
-    with _Rss(pid) as rss, probe if probe_page else contextlib.nullcontext():
-        before = rss.now()
+    with RssSampler(pid) as rss, probe if probe_page else contextlib.nullcontext():
+        before = rss.rss()
         job_started = time.perf_counter()
         job = http.post("/api/v1/exports", json={"from": FROM, "to": TO, "format": "csv"})
         job.raise_for_status()

@@ -26,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -35,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from tests.bench.dataset import api_server
+from tests.bench.dataset import RssSampler, api_server
 
 EXPORT_FROM, EXPORT_TO = "2026-09-01", "2026-11-30"
 PAGE_REQUESTS = 300
@@ -128,37 +127,6 @@ def build_and_reference(path: Path, rows: int) -> dict[str, Any]:
 # -- parent: serve and measure over HTTP
 
 
-class _RssSampler:
-    """Peak VmRSS of a process, sampled every 20 ms in a thread."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def rss(self) -> int:
-        with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        return 0
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.rss())
-            time.sleep(0.02)
-
-    def __enter__(self) -> _RssSampler:
-        self.peak = self.rss()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def _export(url: str, key: str, fmt: str, params: dict[str, str]) -> tuple[int, int, float]:
     """(rows, bytes, seconds) of one streamed download."""
     started = time.perf_counter()
@@ -221,7 +189,7 @@ def _measure(url: str, pid: int, ref: dict[str, Any]) -> dict[str, Any]:
         growth: list[int] = []
         runs: list[tuple[int, int, float]] = []
         for _ in range(2):
-            with _RssSampler(pid) as sampler:
+            with RssSampler(pid) as sampler:
                 before = sampler.rss()
                 runs.append(_export(url, "k-admin", fmt, everything))
             growth.append(sampler.peak - before)
