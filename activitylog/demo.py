@@ -24,6 +24,7 @@ import typer
 from activitylog.errors import ActivityLogError, BrokerUnavailable
 from activitylog.settings import Settings
 from query.client import HttpReader, Request
+from query.manifests import canonical_bytes
 
 DEMO_EVENTS = 3000
 DEMO_SEED = 7
@@ -76,13 +77,21 @@ def run_demo(base: Settings, events: int = DEMO_EVENTS) -> Path:
             path = Path("exports") / f"activity-{first}_{last}.csv"
             path.parent.mkdir(parents=True, exist_ok=True)
             size = 0
+            download = reader.export(req, "csv", "en")
             with path.open("wb") as out:
-                for chunk in reader.export(req, "csv", "en"):
+                for chunk in download:
                     out.write(chunk)
                     size += len(chunk)
+            # The export's manifest beside it (design §9): `activitylog verify` checks the pair.
+            sealed = download.manifest()
+            if sealed is None:
+                raise ActivityLogError(f"the server gave no manifest for {path}")
+            manifest = path.with_name(path.name + ".manifest.json")
+            manifest.write_bytes(canonical_bytes(sealed))
         finally:
             reader.close()
         _say(f"exported the most recent month to {path} ({stored} rows, {size} bytes)")
+        _say(f"its manifest: {manifest} (check with `activitylog verify {path}`)")
         return path
     finally:
         if server is not None:
@@ -130,11 +139,21 @@ def _wait_healthy(base_url: str, server: subprocess.Popen[bytes], timeout: float
 
 
 def _wait_stored(reader: HttpReader, req: Request, expected: int, timeout: float) -> int:
-    """Poll the export's row count until every event is stored (deadline, not a sleep)."""
+    """Count the stored rows page by page until every event is there (deadline, not a sleep).
+
+    Pages rather than an export: every export is itself audited (an
+    `export.create` activity), so polling by export would add rows.
+    """
     deadline = time.monotonic() + timeout
     count = 0
     while time.monotonic() < deadline:
-        count = sum(chunk.count(b"\n") for chunk in reader.export(req, "jsonl", "en"))
+        count, cursor = 0, None
+        while True:
+            page = reader.page(req, 1000, cursor)
+            count += len(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
         if count >= expected:
             return count
         time.sleep(1.0)
