@@ -18,15 +18,15 @@ import typer
 
 from activitylog.errors import BrokerUnavailable, ConfigError, DeliveryFailed, InvalidEvent
 from activitylog.settings import Settings
-from producers.bulk import publish_lines
+from producers.bulk import BulkResult, publish_lines
 from producers.jsonl import iter_lines, open_jsonl
 from producers.parallel import auto_workers, publish_file
 from producers.progress import progress_bar
 from producers.publisher import ActivityPublisher, DeliveryReport
 
 
-def _connect(settings: Settings) -> ActivityPublisher:
-    """A publisher on the configured broker, or one clear line if nothing answers."""
+def _check_broker(settings: Settings) -> None:
+    """One clear line (`BrokerUnavailable`) if nothing answers at the configured broker."""
     from producers.topics import broker_answers
 
     if not broker_answers(settings.kafka_bootstrap, timeout=10):
@@ -34,6 +34,11 @@ def _connect(settings: Settings) -> ActivityPublisher:
             f"cannot reach Kafka at {settings.kafka_bootstrap}; is the broker running "
             "(`activitylog stack up`) or ACTIVITYLOG_KAFKA_BOOTSTRAP set?"
         )
+
+
+def _connect(settings: Settings) -> ActivityPublisher:
+    """A publisher on the configured broker, or one clear line if nothing answers."""
+    _check_broker(settings)
     # A long-lived CLI run allocates millions of short-lived objects; the
     # start-up objects never die, so the collector need not scan them again.
     gc.collect()
@@ -89,12 +94,7 @@ def produce(
     if report is None:
         typer.echo(f"{result.accepted} valid, {result.rejected} rejected (dry run: nothing sent)")
     else:
-        typer.echo(
-            f"{report.delivered} sent, {result.rejected} rejected"
-            + (f", {report.failed} failed" if report.failed else "")
-            + (f", {report.pending} unconfirmed" if report.pending else "")
-        )
-        _raise_if_undelivered(report)
+        _finish(report, result)
     if result.rejected:
         raise typer.Exit(1)
 
@@ -103,20 +103,24 @@ def _produce_sharded(
     settings: Settings, file: str, workers: int, rejected_line: Callable[[int, InvalidEvent], None]
 ) -> None:
     """`produce` with several publishing processes (large files: see producers/parallel.py)."""
-    _connect(settings).close()  # one clear line now if the broker is not there
+    _check_broker(settings)  # one clear line now, before any worker is forked
     with progress_bar(f"publishing ({workers} processes)") as update:
         outcome = publish_file(
             file, settings.kafka_bootstrap, workers, on_rejected=rejected_line, progress=update
         )
-    report, result = outcome.report, outcome.result
+    _finish(outcome.report, outcome.result)
+    if outcome.result.rejected:
+        raise typer.Exit(1)
+
+
+def _finish(report: DeliveryReport, result: BulkResult) -> None:
+    """`produce`'s summary line; `DeliveryFailed` if Kafka left any record unacknowledged."""
     typer.echo(
         f"{report.delivered} sent, {result.rejected} rejected"
         + (f", {report.failed} failed" if report.failed else "")
         + (f", {report.pending} unconfirmed" if report.pending else "")
     )
     _raise_if_undelivered(report)
-    if result.rejected:
-        raise typer.Exit(1)
 
 
 def _moment(value: str, option: str, end_of_day: bool = False) -> datetime:

@@ -109,7 +109,7 @@ def broker_answers(bootstrap: str, timeout: float = 3.0) -> bool:
     When no bootstrap address accepts a TCP connection the answer is an
     immediate no, instead of kafka-python retrying until the timeout.
     """
-    if not any(_tcp_open(server, min(timeout, 2.0)) for server in bootstrap.split(",")):
+    if not any(tcp_open(server, min(timeout, 2.0)) for server in bootstrap.split(",")):
         return False
     try:
         with _admin(bootstrap, timeout) as admin:
@@ -120,7 +120,8 @@ def broker_answers(bootstrap: str, timeout: float = 3.0) -> bool:
     return True
 
 
-def _tcp_open(server: str, timeout: float) -> bool:
+def tcp_open(server: str, timeout: float = 1.0) -> bool:
+    """Whether `host:port` accepts a TCP connection within `timeout` seconds."""
     host, _, port = server.strip().rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):

@@ -13,7 +13,6 @@ No `from __future__ import annotations`: FastAPI reads the route's
 annotations at runtime.
 """
 
-import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, Final
@@ -24,11 +23,14 @@ from starlette.types import Receive, Scope, Send
 
 from activitylog.errors import NotFound
 from query.export_ledger import ExportLedger, ExportRun
-from query.manifests import canonical_bytes, is_export_id
+from query.manifests import (
+    EXPORT_ID_HEADER,
+    USER_HEADER,
+    canonical_bytes,
+    is_export_id,
+    key_fingerprint,
+)
 
-EXPORT_ID_HEADER: Final = "X-Activitylog-Export-Id"
-# Who, in the portal, asked (the portal's own signed-in user); recorded, not trusted further.
-USER_HEADER: Final = "X-Activitylog-User"
 UNAUTHENTICATED: Final = "unauthenticated"
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 MAX_USER_CHARS = 200
@@ -47,7 +49,7 @@ def caller_identity(
     if api_keys is None or presented is None:
         who = UNAUTHENTICATED
     else:
-        who = "key:" + hashlib.sha256(presented.encode("utf-8")).hexdigest()[:12]
+        who = key_fingerprint(presented, prefix="key:")
     user = _UNSAFE.sub("", request.headers.get(USER_HEADER, "")).strip()[:MAX_USER_CHARS]
     return f"{user} via {who}" if user else who
 

@@ -186,9 +186,9 @@ class JobClient:
 
     def _json(self, response: httpx.Response) -> dict[str, Any]:
         if response.status_code >= 400:
-            from query.client import _raise_for
+            from query.client import raise_for_error
 
-            _raise_for(response)
+            raise_for_error(response)
         body: dict[str, Any] = response.json()
         return body
 
@@ -210,7 +210,6 @@ def _in_process(
     from query.client import StoreReader
     from query.export_job_runner import ExportJobRunner
     from query.export_jobs import DONE, job_request, status_body
-    from query.export_ledger import ExportLedger
     from query.manifests import new_export_id
 
     now = datetime.now(UTC)
@@ -218,8 +217,7 @@ def _in_process(
     store = Store.from_settings(settings)
     reader = StoreReader(store, settings)  # closes the store, and the audit it may open
     try:
-        audit = getattr(reader, "_export_audit", None)
-        ledger = ExportLedger(store, settings, observer=audit() if audit else None)
+        ledger = reader.ledger()
         runner = ExportJobRunner(settings, store, ledger=ledger)
         job = runner.create(new_export_id(), req.partner_id, "os:" + os_user(), wanted)
         job = runner.run(job, progress=lambda j: show(status_body(j, datetime.now(UTC))))

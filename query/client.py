@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -20,14 +20,15 @@ from activitylog.errors import ActivityLogError, BadQuery, StoreUnavailable, Una
 from activitylog.settings import Settings
 from activitylog.store import Store
 from query.exports import check_export, export_bytes
+from query.manifests import EXPORT_ID_HEADER, USER_HEADER
 from query.ranges import TimeRange, resolve_range
 from query.reads import ActivityFilter, Page, count_activity, list_activity
 
+if TYPE_CHECKING:
+    from query.export_ledger import ExportLedger
+
 # The API tells a client how many rows an export holds (for its progress bar).
 ROWS_HEADER = "X-Activity-Rows"
-# ... and the export's id, whose manifest it serves once the last byte is out (design §9).
-EXPORT_ID_HEADER = "X-Activitylog-Export-Id"
-USER_HEADER = "X-Activitylog-User"
 # A direct CLI export publishes its `export.create` before exiting: how long it may retry
 # when Kafka is down, and how long closing may wait in all (then the record is logged lost).
 CLI_AUDIT_RETRY_SECONDS = 1.0
@@ -108,14 +109,13 @@ class StoreReader:
 
     def export(self, req: Request, fmt: str, lang: str) -> Download:
         """The export, sealed by this process's own ledger (chained to the server's)."""
-        from query.export_ledger import ExportLedger
         from query.manifests import export_request_info, new_export_id
 
         check_export(fmt, lang)
         flt = req.filter()
         rows = count_activity(self.store, flt)
         info = export_request_info(flt, fmt, lang, "os:" + os_user())
-        ledger = ExportLedger(self.store, self.settings, observer=self._export_audit())
+        ledger = self.ledger()
         run = ledger.start(new_export_id(), info)
 
         def abort(reason: str) -> None:
@@ -134,6 +134,12 @@ class StoreReader:
             # Bounded: a CLI export never waits long on Kafka (a lost record is logged).
             self._audit.close(timeout=CLI_AUDIT_CLOSE_SECONDS)
         self.store.close()
+
+    def ledger(self) -> ExportLedger:
+        """A ledger sealing this process's exports, each audited as `export.create`."""
+        from query.export_ledger import ExportLedger
+
+        return ExportLedger(self.store, self.settings, observer=self._export_audit())
 
     def _export_audit(self) -> Any:
         """This process's export audit: each export becomes an `export.create` activity."""
@@ -175,7 +181,7 @@ class HttpReader:
         if response.status_code >= 400:
             response.read()
             response.close()
-            _raise_for(response)
+            raise_for_error(response)
         rows = response.headers.get(ROWS_HEADER)
         export_id = response.headers.get(EXPORT_ID_HEADER)
         return Download(
@@ -204,7 +210,7 @@ class HttpReader:
                 break
             time.sleep(0.1)
         if response.status_code >= 400:
-            _raise_for(response)
+            raise_for_error(response)
         found: dict[str, Any] = response.json()
         return found
 
@@ -222,14 +228,15 @@ class HttpReader:
         except httpx.HTTPError as exc:
             raise StoreUnavailable(f"cannot reach the server at {self.base_url}: {exc}") from exc
         if response.status_code >= 400:
-            _raise_for(response)
+            raise_for_error(response)
         return response
 
     def close(self) -> None:
         self.http.close()
 
 
-def _raise_for(response: httpx.Response) -> None:
+def raise_for_error(response: httpx.Response) -> None:
+    """Raise the typed error an API error response names (its JSON `error` body)."""
     try:
         error = response.json()["error"]
         code, message = error["code"], error["message"]

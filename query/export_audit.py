@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
-import socket
 import threading
 import time
 import uuid
@@ -181,16 +180,6 @@ class _Pending:
         return str(self.event.get("event_id"))
 
 
-def _tcp_open(server: str, timeout: float = 1.0) -> bool:
-    """Whether `host:port` accepts a TCP connection within `timeout` seconds."""
-    host, _, port = server.strip().rpartition(":")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            return True
-    except (OSError, ValueError):
-        return False
-
-
 class ExportAudit:
     """An `ExportObserver` publishing `export.create` activities to Kafka, off the caller's path.
 
@@ -315,10 +304,11 @@ class ExportAudit:
     def _default_publisher(self) -> Publisher:
         from activitylog.errors import BrokerUnavailable
         from producers.publisher import ActivityPublisher
+        from producers.topics import tcp_open
 
         # kafka-python retries an unreachable bootstrap for up to 30 s inside its
         # constructor; a refused TCP connection is a fast, certain "down" instead.
-        if not any(_tcp_open(server) for server in self.bootstrap.split(",")):
+        if not any(tcp_open(server) for server in self.bootstrap.split(",")):
             raise BrokerUnavailable(f"no Kafka broker accepts connections at {self.bootstrap}")
 
         # Not idempotent: kafka-python's idempotent producer can stall for good

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Final
 
 from activitylog.errors import ActivityLogError
 from activitylog.settings import Settings
@@ -44,6 +44,7 @@ from query.export_jobs import (
     new_job,
     retention_deadline,
 )
+from query.export_ledger import ExportLedger
 from query.export_parquet import ROW_GROUP_ROWS
 from query.exports import export_bytes
 from query.manifests import ExportFacts, ExportRequestInfo, ExportTap, export_request_info
@@ -56,24 +57,6 @@ log = logging.getLogger(__name__)
 PERSIST_EVERY: Final = 0.5
 SWEEP_EVERY: Final = 60.0
 PART_SUFFIX: Final = ".part"
-
-
-class Ledger(Protocol):
-    """What the runner needs of the export ledger (`query.export_ledger.ExportLedger`)."""
-
-    def seal(
-        self, export_id: str, info: ExportRequestInfo, facts: ExportFacts
-    ) -> dict[str, Any]: ...
-
-    def fail(
-        self,
-        export_id: str,
-        info: ExportRequestInfo,
-        rows_written: int,
-        reason: str,
-        *,
-        cancelled: bool = False,
-    ) -> None: ...
 
 
 def request_info(job: Job) -> ExportRequestInfo:
@@ -109,7 +92,7 @@ class ExportJobRunner:
         settings: Settings,
         store: Store,
         *,
-        ledger: Ledger | None = None,
+        ledger: ExportLedger | None = None,
         open_reader: Callable[[], Store] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:

@@ -25,7 +25,7 @@ import json
 import re
 import secrets
 import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +63,12 @@ MISMATCHES: Final = (
 # The partner id of an export made with an all-partners key: its own chain.
 ALL_PARTNERS: Final = "*"
 READ_CHUNK = 1 << 20
+
+
+# A direct download names its export id in this response header (design §9).
+EXPORT_ID_HEADER: Final = "X-Activitylog-Export-Id"
+# Who, in the portal, asked (the portal's own signed-in user); recorded, not trusted further.
+USER_HEADER: Final = "X-Activitylog-User"
 
 
 @dataclass(frozen=True)
@@ -475,13 +481,6 @@ def export_columns(fmt: str, lang: str, extra: Sequence[str] = ()) -> list[str]:
     from query.reads import RECORD_COLUMNS
 
     return list(RECORD_COLUMNS)
-
-
-def tap_chunks(chunks: Iterable[bytes], tap: ExportTap) -> Iterator[bytes]:
-    """Pass `chunks` through unchanged, feeding each to `tap`."""
-    for chunk in chunks:
-        tap.update(chunk)
-        yield chunk
 
 
 def file_facts(path: Path, fmt: str) -> ExportFacts:
