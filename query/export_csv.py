@@ -25,6 +25,7 @@ from query.reads import (
     EXPORT_ORDER,
     STREAM_SETTINGS,
     ActivityFilter,
+    RecordChunks,
     export_slices,
     raw_export,
     stream_embedded,
@@ -137,35 +138,54 @@ def stream_csv(
 
     Every string cell is double-quoted (RFC 4180 allows it: quotes doubled,
     newlines kept inside the quotes) and rows end with CRLF. An embedded
-    store streams one query on a client of its own; a server (or
-    `sliced=True`) runs one bounded query per key-range slice on the shared
-    client. Bad `lang` or `extra` raise before the first byte, and so does a
-    store error on the first rows: the header goes out with them.
+    store streams one query on a connection of its own, as `RecordChunks`
+    (the header goes out with the first rows, and counts as a record); a
+    server (or `sliced=True`) runs one bounded query per key-range slice on
+    the shared client. Bad `lang` or `extra` raise at the call.
     """
     names = check_extra(extra)
     select = csv_select(names)
-    pending = header_bytes(lang, names)
+    header = header_bytes(lang, names)
     order = ", ".join(EXPORT_ORDER)
     if sliced is None:
         sliced = store.location.mode != "embedded"
-    if sliced:
-        chunks: Iterable[bytes] = (
-            raw_export(
-                store,
-                f"SELECT {select} FROM {ACTIVITY_TABLE} FINAL WHERE {where} "  # noqa: S608
-                f"ORDER BY {order} {CSV_SETTINGS}, {STREAM_SETTINGS}",
-                params,
-                "CSV",
-            )
-            for where, params in export_slices(store, flt)
-        )
-    else:
+    if not sliced:
         where, params = flt.where()
         sql = (
             f"SELECT {select} FROM {ACTIVITY_TABLE} FINAL WHERE {where} "  # noqa: S608
             f"ORDER BY {order} {CSV_SETTINGS}, {STREAM_SETTINGS}"
         )
-        chunks = stream_embedded(store, sql, params, "CSV")
+        return RecordChunks(_after_header(header, stream_embedded(store, sql, params, "CSV")))
+    chunks = (
+        raw_export(
+            store,
+            f"SELECT {select} FROM {ACTIVITY_TABLE} FINAL WHERE {where} "  # noqa: S608
+            f"ORDER BY {order} {CSV_SETTINGS}, {STREAM_SETTINGS}",
+            params,
+            "CSV",
+        )
+        for where, params in export_slices(store, flt)
+    )
+    return _sliced_with_header(header, chunks)
+
+
+def _after_header(header: bytes, blocks: RecordChunks) -> Iterator[tuple[bytes, int]]:
+    """The header with the first block (a store error on the first rows comes first)."""
+    try:
+        for chunk in blocks:
+            if header:
+                chunk, header = header + chunk, b""
+                yield chunk, blocks.records + 1
+            else:
+                yield chunk, blocks.records
+        if header:
+            yield header, 1
+    finally:
+        blocks.close()
+
+
+def _sliced_with_header(header: bytes, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    pending = header
     for chunk in chunks:
         if pending:
             chunk, pending = pending + chunk, b""

@@ -30,14 +30,15 @@ from activitylog.errors import ActivityLogError
 from activitylog.settings import Settings
 from activitylog.store import Store
 from query.manifests import (
-    BackgroundTap,
     ExportFacts,
     ExportObserver,
     ExportRequestInfo,
+    ExportTap,
     build_manifest,
     canonical_bytes,
     iso_ms,
 )
+from query.reads import RecordChunks
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ class ExportRun:
         self.ledger = ledger
         self.export_id = export_id
         self.info = info
-        self.tap = BackgroundTap(info.format)
+        self.tap = ExportTap(info.format)
         self.manifest: dict[str, Any] | None = None
         self.outcome: str | None = None  # sealed | failed | cancelled
         self._lock = threading.Lock()
@@ -212,9 +213,10 @@ class ExportRun:
         """`chunks` unchanged; sealed after the last one, failed if they break off."""
         source = iter(chunks)
         self._source = source
+        counted = source if isinstance(source, RecordChunks) else None
         try:
             for chunk in source:
-                self.tap.update(chunk)
+                self.tap.update(chunk, counted.records if counted is not None else None)
                 yield chunk
         except GeneratorExit:
             self.abort("the download stopped before its end (client disconnected)")
@@ -256,7 +258,6 @@ class ExportRun:
             if self.outcome is not None:
                 return False
             self.outcome = "cancelled" if cancelled else "failed"
-        self.tap.close()
         self.ledger.fail(
             self.export_id, self.info, self.tap.rows_so_far, reason, cancelled=cancelled
         )

@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+import numpy as np
+
 # The manifest's fields in the order a person reads them (the file is key-sorted).
 MANIFEST_FIELDS: Final = (
     "export_id",
@@ -252,9 +254,15 @@ class ExportTap:
         self._tail: list[bytes] = []  # parquet: at least the last PARQUET_EDGE bytes
         self._tail_size = 0
         self._done: ExportFacts | None = None
+        self._unscanned: bytes | None = None  # csv: a counted chunk whose last record is unknown
 
-    def update(self, chunk: bytes) -> None:
-        """Account for the next chunk of the file."""
+    def update(self, chunk: bytes, records: int | None = None) -> None:
+        """Account for the next chunk of the file.
+
+        `records`: how many records the chunk holds when its writer knows it
+        and the chunk ends one (`query.reads.RecordChunks`); a CSV chunk then
+        needs no scan for its record ends, only the file's first and last do.
+        """
         if not chunk:
             return
         self._hash.update(chunk)
@@ -262,7 +270,17 @@ class ExportTap:
         if self.fmt == "parquet":
             self._keep_edges(chunk)
         elif self.fmt == "csv":
-            self._csv(self._carry + chunk if self._carry else chunk)
+            if (
+                records
+                and self._ends
+                and not (self._carry or self._first_pending)
+                and chunk.endswith(b"\n")
+            ):
+                self._ends += records
+                self._unscanned = chunk  # its last record is found if it stays the last
+                return
+            self._settle_last()
+            self._csv(chunk)
         else:
             self._jsonl(self._carry + chunk if self._carry else chunk)
 
@@ -277,6 +295,7 @@ class ExportTap:
         """The facts of everything seen so far, the stream being complete."""
         if self._done is not None:
             return self._done
+        self._settle_last()
         if self.fmt == "parquet":
             rows, first, last = _parquet_facts(
                 b"".join(self._head), b"".join(self._tail), self.bytes
@@ -298,29 +317,48 @@ class ExportTap:
         self._done = ExportFacts(rows, first, last, self._hash.hexdigest())
         return self._done
 
-    def _csv(self, data: bytes) -> None:
-        # Only quotes and newlines matter: keep them, drop adjacent quote pairs (which
-        # never change whether a newline is inside a cell), and what is left has a
-        # quote only where a cell holding a newline opens or closes: rare.
-        parts = data.translate(None, _NOT_QUOTE_OR_NEWLINE).replace(b'""', b"").split(b'"')
-        ends = sum(part.count(b"\n") for part in parts[0::2])  # `data` starts outside quotes
-        if not ends:
-            self._carry = data
+    def _settle_last(self) -> None:
+        """Find the last record of the counted chunk that ended the stream so far."""
+        if self._unscanned is not None:
+            chunk, self._unscanned = self._unscanned, None
+            ends = _record_ends(chunk)
+            before = int(ends[-2]) + 1 if len(ends) > 1 else 0
+            self._last = chunk[before : before + _PREFIX]
+
+    def _csv(self, chunk: bytes) -> None:
+        if not self._carry:
+            self._csv_records(chunk)
+            return
+        # The carry is a record's opening: finish it with the chunk's first line when that
+        # line ends it, so the chunk itself is scanned in place instead of copied.
+        cut = chunk.find(b"\n") + 1
+        if cut:
+            head = self._carry + chunk[:cut]
+            if len(_record_ends(head)) == 1:
+                self._csv_records(head)
+                self._csv_records(chunk, cut)
+                return
+        self._csv_records(self._carry + chunk)
+
+    def _csv_records(self, data: bytes, start: int = 0) -> None:
+        """Account for `data[start:]`, which starts a record."""
+        ends = _record_ends(data, start)
+        if not len(ends):
+            self._carry = data[start:]
             return
         if self._first_pending:  # the first row opened the carry and is now complete
-            self._first, self._first_pending = data[:_PREFIX], False
-        end = _last_end(data, len(data), len(parts) - 1)
+            self._first, self._first_pending = data[start : start + _PREFIX], False
         if self._ends == 0:  # the header ends here; the first row follows it
-            header_end = _first_end(data)
-            if header_end < end:
-                self._first = data[header_end + 1 : header_end + 1 + _PREFIX]
+            if len(ends) > 1:
+                first = int(ends[0]) + 1
+                self._first = data[first : first + _PREFIX]
             else:
                 self._first_pending = True
-        self._ends += ends
+        self._ends += len(ends)
         if self._ends > 1:  # the last complete record is a row, not the header
-            before = _last_end(data, end, 0)
-            self._last = data[before + 1 : before + 1 + _PREFIX]
-        self._carry = data[end + 1 :]
+            before = int(ends[-2]) + 1 if len(ends) > 1 else start
+            self._last = data[before : before + _PREFIX]
+        self._carry = data[int(ends[-1]) + 1 :]
 
     def _jsonl(self, data: bytes) -> None:
         end = data.rfind(b"\n")
@@ -349,92 +387,45 @@ class ExportTap:
 _PREFIX = 40
 # What the JSONL tap keeps of a line: enough to reach `occurred_at` after the event id.
 _PREFIX_JSONL = 4096
-_NOT_QUOTE_OR_NEWLINE = bytes(b for b in range(256) if b not in (ord('"'), ord("\n")))
+_NEWLINE, _QUOTE, _CR, _COMMA = 10, 34, 13, 44
 
 
-def _last_end(data: bytes, before: int, parity: int) -> int:
-    """The last newline outside quotes in `data[:before]` (-1 if none).
+def _record_ends(data: bytes, start: int = 0) -> Any:
+    """The offsets of the newlines that end a record in `data[start:]`, which starts a record.
 
-    `parity` is the quote parity at `before`; a newline is outside quotes
-    when the quotes between it and `before` have that parity.
+    A newline ends a record when it is outside double quotes. Why numpy: a
+    Python step per byte or per row would cost more than the export itself;
+    this is a few vectorized passes per chunk. A newline right after `"\r`
+    whose quote stands alone (no quote, comma or newline before it) follows a
+    closing quote, so it ends a record: ClickHouse quotes every cell, so that
+    proves nearly every newline. Only the others are decided by the parity of
+    the quotes since the record's start, one by one.
     """
-    at = data.rfind(b"\n", 0, before)
-    while at >= 0 and (data.count(b'"', at, before) & 1) != (parity & 1):
-        at = data.rfind(b"\n", 0, at)
-    return at
-
-
-def _first_end(data: bytes) -> int:
-    """The first newline outside quotes in `data` (which starts outside quotes), or -1."""
-    at = data.find(b"\n")
-    while at >= 0 and data.count(b'"', 0, at) & 1:
-        at = data.find(b"\n", at + 1)
-    return at
-
-
-class BackgroundTap:
-    """An `ExportTap` fed through a bounded queue and run on a thread of its own.
-
-    Why: SHA-256 alone costs a sizeable share of a store-native CSV stream,
-    and hashlib releases the GIL, so on a second core the facts are computed
-    while the export produces its next chunk instead of after it. The queue
-    holds at most `QUEUE_CHUNKS` chunks, so memory stays flat; a full queue
-    slows the export to the tap's pace rather than buffering.
-    """
-
-    QUEUE_CHUNKS: Final = 8
-    _END: Final = b""
-
-    def __init__(self, fmt: str) -> None:
-        import queue
-        import threading
-
-        self._tap = ExportTap(fmt)
-        self._queue: queue.Queue[bytes | None] = queue.Queue(self.QUEUE_CHUNKS)
-        self._error: BaseException | None = None
-        # Started with the first chunk: a run that never gets a byte leaves no thread behind.
-        self._thread = threading.Thread(target=self._run, name="export-tap", daemon=True)
-        self._closed = False
-
-    @property
-    def fmt(self) -> str:
-        return self._tap.fmt
-
-    @property
-    def rows_so_far(self) -> int:
-        """Rows the tap has counted so far (it may trail the bytes handed to it)."""
-        return self._tap.rows_so_far
-
-    def update(self, chunk: bytes) -> None:
-        """Queue the next chunk (blocks while `QUEUE_CHUNKS` wait)."""
-        if chunk and not self._closed:
-            if not self._thread.is_alive() and self._thread.ident is None:
-                self._thread.start()
-            self._queue.put(chunk)
-
-    def facts(self) -> ExportFacts:
-        """Wait for the tap to catch up, then its facts."""
-        self.close()
-        if self._error is not None:
-            raise self._error
-        return self._tap.facts()
-
-    def close(self) -> None:
-        """Stop the thread once the queued chunks are consumed (idempotent)."""
-        if not self._closed:
-            self._closed = True
-            if self._thread.ident is not None:
-                self._queue.put(None)
-        if self._thread.ident is not None:
-            self._thread.join()
-
-    def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._tap.update(chunk)
-                except BaseException as exc:  # re-raised by facts(), in the caller's thread
-                    self._error = exc
+    view = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(view[start:] == _NEWLINE) + start
+    if not len(newlines):
+        return newlines
+    before = view[np.maximum(newlines - 3, 0)]
+    proven = (
+        (newlines >= start + 3)
+        & (view[np.maximum(newlines - 1, 0)] == _CR)
+        & (view[np.maximum(newlines - 2, 0)] == _QUOTE)
+        & (before != _QUOTE)
+        & (before != _COMMA)
+        & (before != _NEWLINE)
+    )
+    if proven.all():
+        return newlines
+    sure, doubtful = newlines[proven], newlines[~proven]
+    previous_sure = np.searchsorted(sure, doubtful) - 1
+    decided: list[int] = []
+    last = start - 1
+    for at, k in zip(doubtful.tolist(), previous_sure.tolist(), strict=True):
+        opening = max(int(sure[k]) if k >= 0 else -1, last) + 1
+        if not data.count(b'"', opening, at) & 1:
+            decided.append(at)
+            last = at
+    return np.sort(np.concatenate((sure, np.array(decided, dtype=sure.dtype))))
 
 
 # A JSONL record's own `occurred_at` (our encoder writes it second, before any nested
@@ -492,11 +483,15 @@ def file_facts(path: Path, fmt: str) -> ExportFacts:
     return tap.facts()
 
 
+_UNQUOTED_END = re.compile(r"[,\r\n]")
+
+
 def _csv_time(prefix: bytes | None) -> str | None:
     if prefix is None:
         return None
     text = prefix.decode("utf-8", errors="replace")
-    cell = text[1:].split('"', 1)[0] if text.startswith('"') else text.split(",", 1)[0]
+    # The prefix may run past a short record: an unquoted cell also ends at a newline.
+    cell = text[1:].split('"', 1)[0] if text.startswith('"') else _UNQUOTED_END.split(text, 1)[0]
     return _normalize_time(cell.strip())
 
 

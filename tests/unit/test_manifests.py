@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,6 @@ from query.export_ledger import ExportRun
 from query.export_parquet import PARQUET_SELECT, parquet_schema
 from query.manifests import (
     MANIFEST_FIELDS,
-    BackgroundTap,
     ExportFacts,
     ExportRequestInfo,
     ExportTap,
@@ -115,6 +115,33 @@ def test_csv_rows_and_times_match_a_csv_reader(
     dates = [p[0] for p in parsed[1:]]  # the first and last rows' dates, in file order
     assert facts.first_event_at == (dates[0] if dates else None)
     assert facts.last_event_at == (dates[-1] if dates else None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.binary(max_size=400).map(lambda b: bytes(b'ab",\r\n'[x % 6] for x in b)),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8),
+)
+def test_any_bytes_count_the_same_however_they_are_cut(data: bytes, cuts: list[int]) -> None:
+    # Malformed CSV included: the record rule is a function of the bytes, not of the chunks.
+    assert _tap("csv", data, cuts) == _tap("csv", data, [])
+
+
+@settings(max_examples=100, deadline=None)
+@given(texts=st.lists(CELL, max_size=30), cuts=st.lists(st.integers(0, 30), max_size=5))
+def test_chunks_counted_by_their_writer_give_the_facts_of_a_scan(
+    texts: list[str], cuts: list[int]
+) -> None:
+    # What RecordChunks hands the tap: whole records, with their count (header included).
+    records = [b"".join(csv_chunks([], "en"))] + [
+        b"".join(csv_chunks([_row(i, t)]))[len(b"".join(csv_chunks([], "en"))) :]
+        for i, t in enumerate(texts)
+    ]
+    points = sorted({0, *(c % (len(records) + 1) for c in cuts), len(records)})
+    tap = ExportTap("csv")
+    for start, end in itertools.pairwise(points):
+        tap.update(b"".join(records[start:end]), end - start)
+    assert tap.facts() == _tap("csv", b"".join(records), [])
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
@@ -448,16 +475,6 @@ def test_verify_command_rejects_an_unusable_manifest_in_one_line(
     assert main(["verify", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err
-
-
-def test_the_background_tap_computes_the_same_facts() -> None:
-    data = b"".join(csv_chunks([_row(i, "a\r\nb") for i in range(500)]))
-    tap = BackgroundTap("csv")
-    for chunk in _chunked(data, list(range(0, len(data), 997))):
-        tap.update(chunk)
-    assert tap.facts() == _tap("csv", data, []) and tap.facts().rows == 500
-    idle = BackgroundTap("jsonl")  # never fed: no thread, empty facts
-    assert idle.facts().rows == 0
 
 
 def test_file_facts_reads_a_file_as_the_tap_reads_a_stream(tmp_path: Path) -> None:
