@@ -48,7 +48,7 @@ from query.export_ledger import ExportLedger
 from query.export_parquet import ROW_GROUP_ROWS
 from query.exports import export_bytes
 from query.manifests import ExportFacts, ExportRequestInfo, ExportTap, export_request_info
-from query.reads import count_activity
+from query.reads import RecordChunks, count_activity
 
 log = logging.getLogger(__name__)
 
@@ -311,6 +311,7 @@ class ExportJobRunner:
         is computed the same way as a direct download's.
         """
         tap = ExportTap(job.request.format)
+        counted = chunks if isinstance(chunks, RecordChunks) else None
         written = count = 0
         last_persist = time.monotonic()
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -319,7 +320,7 @@ class ExportJobRunner:
                 for chunk in chunks:
                     self._check(job.job_id)
                     out.write(chunk)
-                    tap.update(chunk)
+                    tap.update(chunk, counted.records if counted is not None else None)
                     written += len(chunk)
                     count += 1
                     rows = rows_so_far(tap, count)
