@@ -17,6 +17,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -26,7 +27,7 @@ import faust
 from activitylog.settings import Settings
 from activitylog.store import Store
 from processors import fast_consumer
-from processors.batch import Consumed, Rejected, process_batch
+from processors.batch import BatchResult, Consumed, Rejected, process_batch
 from processors.dead_letter import dead_letter_headers
 from processors.metrics import (
     BATCH_SIZE,
@@ -49,6 +50,7 @@ class IngestWorker:
         self.writer = BatchWriter(store)
         self.stopping = asyncio.Event()
         self._inflight = asyncio.Lock()
+        self._storing: asyncio.Future[bool] | None = None  # the batch being inserted, then acked
         self.batches = 0
         datadir = Path(settings.state_dir) / "faust"
         datadir.parent.mkdir(parents=True, exist_ok=True)
@@ -104,23 +106,27 @@ class IngestWorker:
             batches = stream.noack_take(
                 self.settings.batch_max_events, within=self.settings.batch_max_seconds
             )
+        # Two batches in flight at most: while one is inserted (on a thread), the
+        # next is validated and normalized here. Inserts and acks stay in batch order.
         async for events in batches:
             async with self._inflight:
-                if not await self._handle(events):
+                prepared = await self._prepare(events)
+                if prepared is None or not await self._stored():
                     log.info(
                         "event=stopping unacknowledged=%d reason=%s",
                         len(events),
                         "stop requested while the batch could not be stored",
                     )
                     return
-                # Acked only now: the rows are stored and the dead letters delivered.
-                # `event.ack()` is what `stream.ack()` does minus the per-event
-                # sensor calls (our sensors count per batch).
-                for event in events:
-                    event.ack()
-                self.batches += 1
+                self._storing = asyncio.ensure_future(self._store(events, prepared))
 
-    async def _handle(self, events: Sequence[Any]) -> bool:
+    async def _stored(self) -> bool:
+        """Wait for the batch being stored, if any; False if it stopped unstored."""
+        storing, self._storing = self._storing, None
+        return storing is None or await storing
+
+    async def _prepare(self, events: Sequence[Any]) -> _Prepared | None:
+        """Validate and normalize a batch, and dead-letter its bad messages (None: stopping)."""
         started = time.perf_counter()
         batch = [_consumed(event.message) for event in events]
         BATCH_SIZE.observe(len(batch))
@@ -129,10 +135,21 @@ class IngestWorker:
         result = process_batch(batch, datetime.now(UTC), self.settings.max_event_bytes)
         for rejected in result.rejected:
             if not await self._dead_letter(rejected):
-                return False
-        processed = time.perf_counter()
+                return None
+        return _Prepared(batch, result, time.perf_counter() - started)
+
+    async def _store(self, events: Sequence[Any], prepared: _Prepared) -> bool:
+        """Insert the batch's rows, then ack its events; False if stopping while unstored."""
+        started = time.perf_counter()
+        batch, result = prepared.batch, prepared.result
         if not await self.writer.write(result.rows, self.stopping):
             return False
+        # Acked only now: the rows are stored and the dead letters delivered.
+        # `event.ack()` is what `stream.ack()` does minus the per-event
+        # sensor calls (our sensors count per batch).
+        for event in events:
+            event.ack()
+        self.batches += 1
         for topic, n in Counter(row["kafka_topic"] for row in result.rows).items():
             EVENTS_STORED.labels(topic).inc(n)
         self._record_lag(batch)
@@ -142,8 +159,8 @@ class IngestWorker:
             len(batch),
             len(result.rows),
             len(result.rejected),
-            (processed - started) * 1000,
-            (time.perf_counter() - processed) * 1000,
+            prepared.seconds * 1000,
+            (time.perf_counter() - started) * 1000,
             _where(batch[0]) if batch else "-",
             _where(batch[-1]) if batch else "-",
         )
@@ -220,6 +237,7 @@ class IngestWorker:
         """Finish the batch in flight, commit what is acknowledged, then stop Faust."""
         self.stopping.set()
         async with self._inflight:
+            await self._stored()
             for _ in range(10):
                 try:
                     if await self.app.consumer.commit():
@@ -230,6 +248,15 @@ class IngestWorker:
                 # False means the timer's commit is in flight (design §8): try again.
                 await asyncio.sleep(0.1)
         await self.app.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A batch validated and normalized, its dead letters delivered: ready to store."""
+
+    batch: list[Consumed]
+    result: BatchResult
+    seconds: float
 
 
 def _where(m: Consumed) -> str:
