@@ -12,6 +12,9 @@ the clock covers reading, decode/validate, send and the final flush.
 
 Variants:
   plain     KafkaProducer(value_serializer=json.dumps).send(topic, event) loop (the reference)
+  plain-bare the same loop on kafka-python as `pip install kafka-python` leaves it: without
+            the optional crc32c package (pure-Python checksums), the loop design 8's
+            calibration measured its 6.3x against; our publisher always has crc32c
   publish   ActivityPublisher.publish(topic, event) per event (validated, dict in)
   bulk      publish_lines(): what `activitylog produce` does (validated, bytes sent as read)
   bulk-raw  publish_lines(validate=False): pre-validated input, the library's ceiling
@@ -35,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 PARALLEL_WORKERS = 2
-VARIANTS = ("plain", "publish", "bulk", "bulk-raw", "parallel", "confluent")
+VARIANTS = ("plain", "plain-bare", "publish", "bulk", "bulk-raw", "parallel", "confluent")
 
 
 def _child(variant: str, bootstrap: str, path: str) -> dict[str, Any]:
@@ -51,7 +54,9 @@ def _child(variant: str, bootstrap: str, path: str) -> dict[str, Any]:
     worker_rss = 0.0
     gc.collect()
     gc.freeze()
-    if variant == "plain":
+    if variant in ("plain", "plain-bare"):
+        if variant == "plain-bare":
+            sys.modules["crc32c"] = None  # type: ignore[assignment]  # kafka-python falls back
         from kafka import KafkaProducer
 
         from producers.simulate import topic_for_event
@@ -204,10 +209,12 @@ def main(events: int = 1_000_000) -> None:
         f"publish, {events:,} simulator events, 2 partitions, acks=all, one run each "
         f"(python -m tests.bench.bench_publish --events {events})"
     )
-    ref = results.get("plain")
+    ref, bare = results.get("plain"), results.get("plain-bare")
+    print("  ratios: against the plain loop, and against the bare loop (design 8's baseline)")
     for variant, r in results.items():
         rate = r["n"] / r["seconds"]
         ratio = f"{rate / (ref['n'] / ref['seconds']):5.2f}x" if ref else "   n/a"
+        ratio += f" {rate / (bare['n'] / bare['seconds']):5.2f}x" if bare else "    n/a"
         acked = (
             "not tracked"
             if r["delivered"] < 0
