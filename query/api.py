@@ -10,6 +10,7 @@ annotations at runtime, and the dependencies are defined inside `create_api`.
 import hmac
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -206,14 +207,23 @@ def create_api(
         check_export_range(flt.range, limits.export_max_days)  # longer: an export job
         first, last = flt.range.label()
         filename = f"activity-{first}_{last}.{format}"
-        rows = count_activity(store, flt)  # for the client's progress bar and summary
         # Every download is an export with an id and, once its last byte is out, a manifest.
         created_by = caller_identity(request, api_keys, _presented_key(request))
         info = export_request_info(flt, format, lang, created_by)
         run = export_ledger.start(new_export_id(), info)
         body = run.stream(export_bytes(store, flt, format, lang))
-        # Pull the first chunk now so a store error is a clean JSON error, not a cut stream.
-        head = next(body, b"")
+        # The row count (for the client's progress bar and summary) is counted on the
+        # store's client while the export's own connection produces its first chunk,
+        # pulled now so that a store error is a clean JSON error, not a cut stream.
+        with ThreadPoolExecutor(1, thread_name_prefix="export-count") as pool:
+            counting = pool.submit(count_activity, store, flt)
+            try:
+                head = next(body, b"")
+                rows = counting.result()
+            except ActivityLogError as exc:
+                run.abort(exc.message)  # recorded once, whichever of the two failed
+                body.close()
+                raise
         return SealedStreamingResponse(
             run,
             _chain(head, body),

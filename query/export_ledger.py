@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -209,7 +209,7 @@ class ExportRun:
         """Account for the next chunk written."""
         self.tap.update(chunk)
 
-    def stream(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    def stream(self, chunks: Iterable[bytes]) -> Generator[bytes, None, None]:
         """`chunks` unchanged; sealed after the last one, failed if they break off."""
         source = iter(chunks)
         self._source = source
