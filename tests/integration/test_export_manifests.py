@@ -9,7 +9,9 @@ error, client gone) is recorded as failed and has no manifest.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import threading
 import uuid
 from collections.abc import Iterator
@@ -33,7 +35,7 @@ from query.export_ledger import ExportLedger
 from query.exports import export_bytes
 from query.manifests import export_request_info, manifest_digest, new_export_id, sign
 from query.ranges import resolve_range
-from query.reads import ActivityFilter
+from query.reads import ActivityFilter, count_activity
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from tests.integration.serve_process import ServeProcess, free_port, wait_until
 from tests.integration.test_api_activity import ADMIN, KEYS, NOW, A, B, dataset, insert
@@ -232,6 +234,26 @@ def big_store(store: Store) -> Store:
 def _exports(fmt: str, outcome: str) -> float:
     labels = {"format": fmt, "outcome": outcome}
     return REGISTRY.get_sample_value("activitylog_exports_total", labels) or 0.0
+
+
+def test_csv_rows_counted_by_the_engine_are_the_files_own(big_store: Store) -> None:
+    # Many blocks, cells holding newlines, and every row delivered twice (FINAL keeps
+    # one): the manifest's rows come from chDB's per-block counts, not from a scan.
+    big_store.command(
+        f"INSERT INTO {ACTIVITY_TABLE} SELECT * FROM {ACTIVITY_TABLE} "  # noqa: S608
+        f"WHERE partner_id = '{BIG}'"
+    )
+    flt = ActivityFilter(range=resolve_range("2026-11-01", "2026-11-30", None, NOW), partner_id=BIG)
+    run = ExportLedger(big_store, Settings()).start(
+        new_export_id(), export_request_info(flt, "csv", "en", "test")
+    )
+    data = b"".join(run.stream(export_bytes(big_store, flt, "csv")))
+    records = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    stored = count_activity(big_store, flt)  # FINAL: each event once
+    assert run.manifest is not None
+    assert run.manifest["rows"] == len(records) - 1 == stored > 3 * 8192
+    assert any("\n" in cell for record in records for cell in record)
+    assert run.manifest["last_event_at"] == records[-1][0]
 
 
 def test_a_store_error_mid_stream_fails_the_export_and_seals_nothing(big_store: Store) -> None:
