@@ -218,7 +218,9 @@ class ExportTap:
 
     The same tap runs on a direct download, a job's file and `verify`'s
     re-read, so the manifest and its check agree by construction; the facts
-    depend on the bytes only, never on how they were cut into chunks:
+    depend on the bytes only, never on how they were cut into chunks (a
+    writer that knows each chunk's record count may pass it to `update`,
+    which then skips the scan: it must be the count the scan would find):
     - csv: rows = records after the header; a record ends at a newline
       outside double quotes (a quoted cell may hold newlines). Event time =
       a record's first cell (the `Date (UTC)` column).
@@ -230,7 +232,8 @@ class ExportTap:
     and last rows. Exports are ordered by partner, then time: for a partner's
     export (any partner key) these are its earliest and latest events.
     Why not a min/max of every row: finding each record's date costs a
-    Python step per row, while these facts cost a few C passes per chunk.
+    Python step per row, while these facts cost a few vectorized passes
+    per chunk (none for a counted chunk but the last).
     Memory stays bounded: one partial record (csv/jsonl), or the first and
     last `PARQUET_EDGE` bytes (parquet).
     """
