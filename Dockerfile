@@ -5,6 +5,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 COPY activitylog ./activitylog
+COPY common ./common
 COPY schemas ./schemas
 COPY producers ./producers
 COPY processors ./processors

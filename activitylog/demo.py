@@ -21,10 +21,13 @@ from pathlib import Path
 import httpx
 import typer
 
-from activitylog.errors import ActivityLogError, BrokerUnavailable
-from activitylog.settings import Settings
+from activitylog.devstack.kafka import KafkaStack
+from common.errors import ActivityLogError, BrokerUnavailable
+from common.settings import Settings
+from producers.publisher import ActivityPublisher
+from producers.simulate import SimulationSpec, simulate
 from query.client import HttpReader, Request
-from query.manifests import canonical_bytes
+from query.manifests.manifest import canonical_bytes
 
 DEMO_EVENTS = 3000
 DEMO_SEED = 7
@@ -36,10 +39,6 @@ def _say(message: str) -> None:
 
 def run_demo(base: Settings, events: int = DEMO_EVENTS) -> Path:
     """Run the demo; returns the CSV written under `exports/`."""
-    from activitylog.kafka_stack import KafkaStack
-    from producers.publisher import ActivityPublisher
-    from producers.simulate import SimulationSpec, simulate
-
     demo_dir = base.state_dir / "demo"
     shutil.rmtree(demo_dir, ignore_errors=True)
     settings = replace(
@@ -82,7 +81,7 @@ def run_demo(base: Settings, events: int = DEMO_EVENTS) -> Path:
                 for chunk in download:
                     out.write(chunk)
                     size += len(chunk)
-            # The export's manifest beside it (design §9): `activitylog verify` checks the pair.
+            # The export's manifest beside it: `activitylog verify` checks the pair.
             sealed = download.manifest()
             if sealed is None:
                 raise ActivityLogError(f"the server gave no manifest for {path}")

@@ -1,7 +1,7 @@
 """Run the worker and/or the API in one asyncio loop, and stop them cleanly.
 
 `activitylog serve` runs both in one process because chDB allows one
-process per data directory (design §2); `worker` and `api` run one each
+process per data directory (docs/contracts.md, Storage modes); `worker` and `api` run one each
 against a ClickHouse server. SIGTERM/SIGINT: finish the batch in flight,
 commit, stop serving, exit 0.
 """
@@ -10,23 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import signal
 import socket
 from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
-from activitylog.errors import BrokerUnavailable, ConfigError
-from activitylog.settings import Settings
-from activitylog.store import Store, parse_clickhouse_url
+from common.errors import BrokerUnavailable, ConfigError
+from common.kafka import check_broker
+from common.net import tcp_open
+from common.serve_info import read_serve_info, serve_info_path, write_serve_info
+from common.settings import Settings
+from common.store import Store
+from producers.publisher import ActivityPublisher
+from query.client import HttpReader, Reader, StoreReader
+from query.http.app import create_api
+from query.jobs.runner import ExportJobRunner
+from query.manifests.audit import ExportAudit
+from query.manifests.ledger import ExportLedger
+from schemas.migrate import migrated_store
 
 log = logging.getLogger(__name__)
 
-SERVE_INFO = "serve.json"
+# A CLI export's `export.create` is retried this long when Kafka is down, then logged lost.
+CLI_AUDIT_RETRY_SECONDS = 1.0
 
 T = TypeVar("T")
 
@@ -36,7 +43,7 @@ def event_loop_policy() -> asyncio.AbstractEventLoopPolicy | None:
 
     The worker spends much of each event's cost in the loop's own machinery
     (futures, callbacks, socket reads); uvloop does that in C, one of the
-    settings that helped in the calibration of design §8.
+    settings that helped in the calibration of docs/components.md, faust-streaming.
     """
     try:
         import uvloop
@@ -72,53 +79,42 @@ def running_loop_name() -> str:
     return type(asyncio.get_running_loop()).__module__.split(".")[0]
 
 
-@dataclass(frozen=True)
-class ServeInfo:
-    """What a running `serve` tells other commands: where its API is, which store it holds."""
+def export_audit(settings: Settings, *, source: str, retry_seconds: float = 60.0) -> ExportAudit:
+    """The export audit of this process: every export becomes an `export.create` activity."""
 
-    pid: int
-    api_url: str
-    store_path: str
-
-
-def serve_info_path(settings: Settings) -> Path:
-    return settings.state_dir / SERVE_INFO
-
-
-def read_serve_info(settings: Settings) -> ServeInfo | None:
-    """The running `serve` that holds this settings' embedded store, if any."""
-    location = parse_clickhouse_url(settings.clickhouse_url)
-    if location.mode != "embedded" or location.path is None:
-        return None
-    try:
-        data = json.loads(serve_info_path(settings).read_text(encoding="utf-8"))
-        info = ServeInfo(int(data["pid"]), str(data["api_url"]), str(data["store_path"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if info.store_path != str(location.path.resolve()) or not _alive(info.pid):
-        return None
-    return info
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def check_broker(bootstrap: str, timeout: float = 10.0) -> None:
-    """Fail fast with a clear message when Kafka does not answer."""
-    from producers.topics import broker_answers
-
-    if not broker_answers(bootstrap, timeout):
-        raise BrokerUnavailable(
-            f"cannot reach Kafka at {bootstrap} within {timeout:.0f}s; "
-            "start one with `activitylog stack up` or set ACTIVITYLOG_KAFKA_BOOTSTRAP"
+    def publisher() -> ActivityPublisher:
+        # kafka-python retries an unreachable bootstrap for up to 30 s inside its
+        # constructor; a refused TCP connection is a fast, certain "down" instead.
+        bootstrap = settings.kafka_bootstrap
+        if not any(tcp_open(server) for server in bootstrap.split(",")):
+            raise BrokerUnavailable(f"no Kafka broker accepts connections at {bootstrap}")
+        # Not idempotent: kafka-python's idempotent producer can stall for good
+        # after an outage (docs/components.md); the event id makes a duplicate harmless.
+        return ActivityPublisher(
+            bootstrap,
+            idempotent=False,
+            linger_ms=0,
+            delivery_timeout_ms=10_000,
+            request_timeout_ms=5_000,
+            close_timeout=2.0,
+            client_id="activitylog-export-audit",
         )
+
+    return ExportAudit(publisher, source=source, retry_seconds=retry_seconds)
+
+
+def open_reader(settings: Settings) -> Reader:
+    """The HTTP API of a running `serve` that holds the store, else the store itself."""
+    info = read_serve_info(settings)
+    if info is not None:
+        return HttpReader(info.api_url, settings.api_key)
+    return store_reader(migrated_store(settings), settings)
+
+
+def store_reader(store: Store, settings: Settings) -> StoreReader:
+    """A reader of `store` whose exports are sealed and audited by this CLI process."""
+    audit = export_audit(settings, source="activitylog-cli", retry_seconds=CLI_AUDIT_RETRY_SECONDS)
+    return StoreReader(store, settings, audit=audit)
 
 
 def bind_api_socket(settings: Settings) -> socket.socket:
@@ -140,7 +136,7 @@ def bind_api_socket(settings: Settings) -> socket.socket:
 
 
 def check_api_auth(settings: Settings) -> None:
-    """No keys configured is allowed only on a loopback bind (design §5)."""
+    """No keys configured is allowed only on a loopback bind (docs/contracts.md)."""
     if settings.api_keys is None and not settings.api_is_loopback:
         raise ConfigError(
             "ACTIVITYLOG_API_KEYS",
@@ -153,11 +149,9 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
     """Run until SIGTERM/SIGINT (or a fatal error in the worker)."""
     import uvicorn
 
+    # Deferred: Faust (with aiokafka and mode) takes about a second to import, which
+    # `query`, `export` and the other short commands that import this module never need.
     from processors.app import IngestWorker
-    from query.api import create_api
-    from query.export_audit import ExportAudit
-    from query.export_job_runner import ExportJobRunner
-    from query.export_ledger import ExportLedger
 
     if api:
         check_api_auth(settings)
@@ -176,13 +170,13 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
     audit: ExportAudit | None = None
     info_written = False
     try:
-        writer_store = Store.from_settings(settings)
+        writer_store = migrated_store(settings)
         stores.append(writer_store)
         if worker:
             ingest = IngestWorker(settings, writer_store)
         if api:
             sock = bind_api_socket(settings)
-            reader_store = Store.from_settings(settings, migrate=False)
+            reader_store = Store.from_settings(settings)
             stores.append(reader_store)
 
             def health() -> dict[str, Any]:
@@ -193,10 +187,10 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
 
             # Export jobs read and record through stores of their own: a long job
             # never holds the client the page's reads use.
-            jobs_store = Store.from_settings(settings, migrate=False)
+            jobs_store = Store.from_settings(settings)
             stores.append(jobs_store)
             # Every export ends as an `export.create` activity, published to Kafka.
-            audit = ExportAudit(settings.kafka_bootstrap, source="activitylog-api")
+            audit = export_audit(settings, source="activitylog-api")
             ledger = ExportLedger(jobs_store, settings, observer=audit)  # one per process
             jobs = ExportJobRunner(settings, jobs_store, ledger=ledger)
             jobs.start()
@@ -216,7 +210,7 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
             server_task = asyncio.create_task(server.serve(sockets=[sock]))
         if ingest is not None:
             await ingest.start()
-        _write_serve_info(settings, api=api)
+        write_serve_info(settings, api=api)
         info_written = True
         log.info(
             "running: worker=%s api=%s store=%s loop=%s",
@@ -262,26 +256,6 @@ async def _wait_for_stop(
         if server_task is not None and server_task.done():
             log.error("the API server stopped")
             return
-
-
-def _write_serve_info(settings: Settings, *, api: bool) -> None:
-    location = parse_clickhouse_url(settings.clickhouse_url)
-    if location.mode != "embedded" or location.path is None or not api:
-        return
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    path = serve_info_path(settings)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(
-        json.dumps(
-            {
-                "pid": os.getpid(),
-                "api_url": settings.api_base_url,
-                "store_path": str(location.path.resolve()),
-            }
-        ),
-        encoding="utf-8",
-    )
-    tmp.replace(path)
 
 
 def _server_class() -> Any:

@@ -24,8 +24,8 @@ from typing import Any, cast
 
 import faust
 
-from activitylog.settings import Settings
-from activitylog.store import Store
+from common.settings import Settings
+from common.store import Store
 from processors import fast_consumer
 from processors.batch import BatchResult, Consumed, Rejected, process_batch
 from processors.dead_letter import dead_letter_headers
@@ -69,7 +69,7 @@ class IngestWorker:
             # heartbeats at a third of it, as Kafka recommends.
             broker_session_timeout=settings.kafka_session_timeout,
             broker_heartbeat_interval=settings.kafka_session_timeout / 3,
-            # Throughput settings measured in design §8: the default 4096 buffer
+            # Throughput settings measured in docs/components.md: the default 4096 buffer
             # makes the conductor pause partitions; bigger fetches mean fewer
             # round trips; the Cython stream iterator and conductor are opt-in;
             # the stock Monitor times every message for web views we do not serve.
@@ -88,7 +88,8 @@ class IngestWorker:
             DEAD_LETTER_TOPIC, key_serializer="raw", value_serializer="raw"
         )
         self.app.on_partitions_assigned.connect(cast(Any, self._on_assigned))
-        # concurrency=1: concurrent agents have committed past in-flight messages (design §8).
+        # concurrency=1: concurrent agents have committed past in-flight messages
+        # (docs/components.md).
         self.app.agent(self.source, name="ingest", concurrency=1)(self._ingest)
 
     async def _on_assigned(self, sender: Any, *args: Any, **kwargs: Any) -> None:
@@ -218,7 +219,7 @@ class IngestWorker:
         # Everything allocated so far (modules, Faust's services) lives as long
         # as the process: freeze it out of the collector's scans, and collect
         # less often, since every batch allocates tens of thousands of objects
-        # that die together (design §8: part of Faust's per-event cost).
+        # that die together (docs/components.md, faust-streaming: part of Faust's per-event cost).
         gc.freeze()
         gc.set_threshold(50_000, 20, 50)
         log.info(
@@ -245,7 +246,7 @@ class IngestWorker:
                 except Exception as exc:  # nothing to commit yet, or the broker is gone
                     log.debug("final commit attempt failed: %s", exc)
                     break
-                # False means the timer's commit is in flight (design §8): try again.
+                # False means the timer's commit is in flight (docs/components.md): try again.
                 await asyncio.sleep(0.1)
         await self.app.stop()
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from activitylog.errors import InvalidEvent
+from common.errors import InvalidEvent
 from processors.normalize import KafkaMeta, normalize
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ActivityRow
 from schemas.events import validate_event
@@ -49,7 +49,7 @@ class BatchResult:
 
 
 def decode(message: Consumed, max_bytes: int) -> Any:
-    """Validate one message against its topic's v1 contract (lenient on enums, design §3)."""
+    """Validate one message against its topic's v1 contract (docs/contracts.md), enums lenient."""
     if message.value is None:
         raise InvalidEvent("", "message has no value (tombstone)")
     if len(message.value) > max_bytes:

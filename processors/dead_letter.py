@@ -1,6 +1,6 @@
 """Dead-letter headers: the original bytes travel unchanged, the why travels in headers.
 
-Header names are part of the contract of `activity.dead-letter.v1` (design §3).
+Header names are part of the contract of `activity.dead-letter.v1` (docs/contracts.md).
 """
 
 from __future__ import annotations

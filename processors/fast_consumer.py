@@ -14,7 +14,7 @@ What, each registered the supported way:
 Why: in faust-streaming 0.15.3 the stock drain loop awaits
 `Service.wait_first(callback(message), suspend_flow.wait())` for every
 record: four futures and an `asyncio.wait` per message, about half of the
-time Faust spends per event (design §8). Here the callback is awaited
+time Faust spends per event (docs/components.md, faust-streaming). Here the callback is awaited
 directly and the rebalance signal (`suspend_flow`) is checked between
 records instead, which is what the race existed for:
 

@@ -1,4 +1,4 @@
-"""Map one validated event to the row every reader sees (design §4).
+"""Map one validated event to the row every reader sees (docs/contracts.md, The activity record).
 
 Pure: no Kafka, no ClickHouse, no Faust. The readable columns (Action,
 Status, Additional information) are computed once here, at write time, so
@@ -138,7 +138,7 @@ def json_text(value: Any) -> str:
     Why the fallback: the contract lets `details` (and unknown line-item fields)
     carry any JSON, and JSON integers have no size limit, but orjson refuses
     integers beyond 64 bits; such a valid event must still be stored, not
-    dead-lettered as a bug (found by the decode fuzzing, issue #7).
+    dead-lettered as a bug (found by the decode fuzzing in `tests/unit/test_fuzz_decode.py`).
     """
     try:
         return orjson.dumps(value).decode()

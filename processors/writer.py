@@ -1,6 +1,6 @@
 """Insert a batch into ClickHouse, retrying with bounded exponential backoff.
 
-The retry lives inside the agent's loop body on purpose (design §8): if the
+The retry lives inside the agent's loop body on purpose (docs/components.md): if the
 body raised, Faust could commit offsets of rows never stored.
 """
 
@@ -11,8 +11,8 @@ import logging
 import time
 from collections.abc import Sequence
 
-from activitylog.errors import StoreUnavailable
-from activitylog.store import Store
+from common.errors import StoreUnavailable
+from common.store import Store
 from processors.batch import to_columns
 from processors.metrics import INSERT_FAILURES, INSERT_SECONDS
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE, ActivityRow

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from activitylog.errors import InvalidEvent
+from common.errors import InvalidEvent
 from producers.publisher import ActivityPublisher, encode_event
 from producers.simulate import topic_for_event
 from schemas.events import validate_event

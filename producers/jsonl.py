@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, cast
 
-from activitylog.errors import ConfigError
+from common.errors import ConfigError
 
 GZIP_MAGIC = b"\x1f\x8b"
 

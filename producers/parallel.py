@@ -31,10 +31,15 @@ from typing import Any, Final
 
 import orjson
 
-from activitylog.errors import ActivityLogError, BrokerUnavailable, DeliveryFailed, InvalidEvent
+from common.errors import ActivityLogError, BrokerUnavailable, DeliveryFailed, InvalidEvent
 from producers.bulk import PROGRESS_EVERY, BulkResult, prepare_decoded
 from producers.jsonl import iter_lines, open_jsonl
-from producers.publisher import MAX_ERRORS_KEPT, MAX_FAILED_RECORDS_KEPT, DeliveryReport
+from producers.publisher import (
+    MAX_ERRORS_KEPT,
+    MAX_FAILED_RECORDS_KEPT,
+    ActivityPublisher,
+    DeliveryReport,
+)
 
 # Below this size a file is published by one process: forking and connecting
 # more producers costs more than it saves.
@@ -216,8 +221,6 @@ def _worker(
     results: multiprocessing.Queue[tuple[Any, ...]],
 ) -> None:
     """One shard: read every line, publish the ones this worker owns, report."""
-    from producers.publisher import ActivityPublisher
-
     # Ctrl-C reaches the whole process group: the parent decides, workers finish cleanly.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.collect()

@@ -5,10 +5,9 @@ fills `event_id` and `occurred_at` when left out, keys by `customer_id` (by
 `partner_id` for a partner-level action, which has no customer), and
 counts every record's outcome itself: kafka-python's `flush()` returns
 normally even when records failed, and waits per batch rather than overall
-(design §8), so a publisher that loses nothing must track each delivery and
+(docs/components.md, kafka-python), so a publisher that loses nothing must track each delivery and
 bound its own waits.
 
-    from producers.publisher import ActivityPublisher
 
     with ActivityPublisher("127.0.0.1:9092") as publisher:
         receipt = publisher.publish("activity.partner-actions.v1", {
@@ -41,7 +40,9 @@ from typing import Any
 import kafka.errors as _kafka_errors
 import orjson
 
-from activitylog.errors import BrokerUnavailable, ConfigError, DeliveryFailed, InvalidEvent
+from common.errors import BrokerUnavailable, ConfigError, DeliveryFailed, InvalidEvent
+from common.kafka import kafka_reason
+from producers.partitioner import KeyCachingPartitioner
 from schemas.events import validate_event
 
 MAX_ERRORS_KEPT = 20
@@ -173,7 +174,7 @@ class Receipt:
     @property
     def error(self) -> str | None:
         """Why the record failed, or None."""
-        return None if self._error is None else _describe(self._error)
+        return None if self._error is None else kafka_reason(self._error)
 
     def wait(self, timeout: float = 30.0) -> Delivery:
         """Block until Kafka answers for this record; its delivery, or `DeliveryFailed`."""
@@ -195,7 +196,7 @@ class ActivityPublisher:
     Use as a context manager; leaving the block flushes (bounded by
     `close_timeout`) and raises `DeliveryFailed` if any record was not
     acknowledged. Tuned for throughput with supported kafka-python options
-    (design §8): 20 ms linger, 256 KiB batches, lz4, orjson values, a
+    (docs/components.md, kafka-python): 20 ms linger, 256 KiB batches, lz4, orjson values, a
     partitioner that caches each key's partition, `acks=all` with the
     idempotent producer and unbounded retries inside `delivery_timeout_ms`.
 
@@ -224,8 +225,6 @@ class ActivityPublisher:
     ) -> None:
         from kafka import KafkaProducer
         from kafka.errors import KafkaConfigurationError, KafkaError
-
-        from producers.partitioner import KeyCachingPartitioner
 
         if max_pending < 1:
             raise ValueError("max_pending must be at least 1")
@@ -268,7 +267,7 @@ class ActivityPublisher:
                 partitioner=KeyCachingPartitioner(),
             )
         except KafkaConfigurationError as exc:
-            raise ConfigError("ActivityPublisher", _describe(exc)) from exc
+            raise ConfigError("ActivityPublisher", kafka_reason(exc)) from exc
         except (KafkaError, OSError) as exc:
             raise BrokerUnavailable(
                 f"cannot reach Kafka at {bootstrap} ({type(exc).__name__}); "
@@ -339,10 +338,10 @@ class ActivityPublisher:
         try:
             future = self._producer.send(topic, key=key, value=value)
         except _kafka_errors.MessageSizeTooLargeError as exc:
-            raise InvalidEvent("", f"event too large for Kafka: {_describe(exc)}") from exc
+            raise InvalidEvent("", f"event too large for Kafka: {kafka_reason(exc)}") from exc
         except _kafka_errors.KafkaTimeoutError as exc:
             raise BrokerUnavailable(
-                f"Kafka at {self.bootstrap} did not answer for topic {topic!r}: {_describe(exc)}"
+                f"Kafka at {self.bootstrap} did not answer for topic {topic!r}: {kafka_reason(exc)}"
             ) from exc
         self._sent += 1
         future.add_callback(self._ack_callback)
@@ -357,10 +356,10 @@ class ActivityPublisher:
         try:
             return self._producer.send(topic, key=key, value=value)
         except _kafka_errors.MessageSizeTooLargeError as exc:
-            raise InvalidEvent("", f"event too large for Kafka: {_describe(exc)}") from exc
+            raise InvalidEvent("", f"event too large for Kafka: {kafka_reason(exc)}") from exc
         except _kafka_errors.KafkaTimeoutError as exc:
             raise BrokerUnavailable(
-                f"Kafka at {self.bootstrap} did not answer for topic {topic!r}: {_describe(exc)}"
+                f"Kafka at {self.bootstrap} did not answer for topic {topic!r}: {kafka_reason(exc)}"
             ) from exc
 
     # ------------------------------------------------------------------ outcomes
@@ -374,10 +373,10 @@ class ActivityPublisher:
         self, topic: str, key: bytes | None, value: bytes, exc: BaseException
     ) -> None:
         # A kafka-python future runs its errbacks at most once: no double count.
-        self._count_failure(topic, key, value, self._closing_reason or _describe(exc))
+        self._count_failure(topic, key, value, self._closing_reason or kafka_reason(exc))
 
     def _record_failure(self, receipt: Receipt, exc: BaseException) -> None:
-        reason = self._closing_reason or _describe(exc)
+        reason = self._closing_reason or kafka_reason(exc)
         with self._lock:
             if not self._outstanding.pop(receipt, False):
                 return  # already answered: a record is counted once
@@ -535,12 +534,3 @@ class ActivityPublisher:
                 f"{report.failed} events failed and {report.pending} are unconfirmed "
                 f"of {report.sent} sent; first error: {(report.errors or ('timeout',))[0]}"
             )
-
-
-def _describe(exc: BaseException) -> str:
-    """A short, one-line reason for a Kafka client exception."""
-    name = type(exc).__name__
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if not text or text.startswith(name):
-        return text or name
-    return f"{name}: {text}"

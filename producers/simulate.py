@@ -1,7 +1,7 @@
 """Deterministic synthetic traffic: partners, customers, users, products, orders and actions.
 
 `simulate(spec)` yields `(topic, event)` pairs that satisfy the v1 contracts of
-design §3 exactly, in non-decreasing `occurred_at` order. It is a pure
+docs/contracts.md, Event contracts exactly, in non-decreasing `occurred_at` order. It is a pure
 generator: no Kafka, no clock, no global random state. The same spec gives
 byte-identical output (`write_jsonl`), so simulated data can feed tests,
 benchmarks and demos and every run can be reproduced from its seed.
@@ -135,7 +135,7 @@ class SimulationSpec:
 
 
 def sample_month(seed: int = 7, end: datetime | None = None, events: int = 2000) -> SimulationSpec:
-    """A spec covering the 30 days before `end`: the page's default range (design §1).
+    """A spec covering the 30 days before `end`: the page's default range (docs/contracts.md, HTTP).
 
     `end` defaults to now, truncated to the minute; this is the only place the
     simulator reads the clock, so a demo shows "recent" activity while every

@@ -1,26 +1,24 @@
-"""Kafka topic administration: create the v1 topics, describe them, check a broker answers.
+"""Kafka topic administration: create the v1 topics and describe them.
 
 A thin shell over kafka-python's `KafkaAdminClient`. Every Kafka failure that
 means "the broker is not there or did not answer" becomes
-`activitylog.errors.BrokerUnavailable` naming the bootstrap address, so the CLI
+`common.errors.BrokerUnavailable` naming the bootstrap address, so the CLI
 can print one line instead of a traceback.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import kafka.errors as kafka_errors
-from kafka import KafkaAdminClient
 from kafka.admin import OffsetSpec
 from kafka.structs import TopicPartition
 
-from activitylog.errors import BrokerUnavailable, ConfigError
+from common.errors import BrokerUnavailable, ConfigError
+from common.kafka import admin_client
 
 log = logging.getLogger(__name__)
 
@@ -51,85 +49,6 @@ class TopicInfo:
         return sum(self.end_offsets)
 
 
-class _AdminClient(KafkaAdminClient):  # type: ignore[misc]  # kafka-python is untyped
-    """`KafkaAdminClient` that stops its I/O thread when bootstrapping fails.
-
-    kafka-python 3.0 starts a background I/O thread before it bootstraps, and a
-    bootstrap failure raises out of `__init__` with that thread still running;
-    a process that probes a missing broker in a loop would collect one thread
-    per attempt.
-    """
-
-    def __init__(self, **configs: Any) -> None:
-        try:
-            super().__init__(**configs)
-        except BaseException:
-            client = getattr(self, "_client", None)
-            net = getattr(self, "_net", None)
-            with contextlib.suppress(Exception):
-                if client is not None:
-                    client.close()
-            with contextlib.suppress(Exception):
-                if net is not None:
-                    net.stop()
-            raise
-
-
-@contextlib.contextmanager
-def _admin(bootstrap: str, timeout: float) -> Iterator[_AdminClient]:
-    """An admin client bound to `bootstrap`, closed on exit; Kafka errors become ours."""
-    timeout_ms = max(1, int(timeout * 1000))
-    try:
-        client = _AdminClient(
-            bootstrap_servers=bootstrap,
-            client_id="activitylog-admin",
-            bootstrap_timeout_ms=timeout_ms,
-            request_timeout_ms=timeout_ms,
-            # Give up on a dead address quickly instead of backing off for 30 s.
-            reconnect_backoff_max_ms=1000,
-        )
-    except (kafka_errors.KafkaError, OSError) as exc:
-        raise BrokerUnavailable(
-            f"Kafka at {bootstrap} did not answer within {timeout:g} s ({_reason(exc)}); "
-            "is the broker running? (`activitylog stack up` starts a local one)"
-        ) from exc
-    try:
-        yield client
-    except (kafka_errors.KafkaError, OSError) as exc:
-        raise BrokerUnavailable(f"Kafka at {bootstrap} failed a request: {_reason(exc)}") from exc
-    finally:
-        with contextlib.suppress(Exception):
-            client.close()
-
-
-def broker_answers(bootstrap: str, timeout: float = 3.0) -> bool:
-    """Whether a broker at `bootstrap` answers a metadata request within `timeout` seconds.
-
-    For polling (the launcher waits on it); never raises for an absent broker.
-    When no bootstrap address accepts a TCP connection the answer is an
-    immediate no, instead of kafka-python retrying until the timeout.
-    """
-    if not any(tcp_open(server, min(timeout, 2.0)) for server in bootstrap.split(",")):
-        return False
-    try:
-        with _admin(bootstrap, timeout) as admin:
-            admin.list_topics()
-    except BrokerUnavailable as exc:
-        log.debug("no answer from %s: %s", bootstrap, exc)
-        return False
-    return True
-
-
-def tcp_open(server: str, timeout: float = 1.0) -> bool:
-    """Whether `host:port` accepts a TCP connection within `timeout` seconds."""
-    host, _, port = server.strip().rpartition(":")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            return True
-    except (OSError, ValueError):
-        return False
-
-
 def ensure_topics(
     bootstrap: str,
     topics: Sequence[str],
@@ -153,7 +72,7 @@ def ensure_topics(
         name: {"num_partitions": partitions, "replication_factor": replication} for name in topics
     }
     created: list[str] = []
-    with _admin(bootstrap, timeout) as admin:
+    with admin_client(bootstrap, timeout) as admin:
         # raise_errors=False: one result per topic, so "already exists" is not an error.
         response = admin.create_topics(request, timeout_ms=int(timeout * 1000), raise_errors=False)
         for result in response["topics"]:
@@ -180,7 +99,7 @@ def describe_topics(bootstrap: str, topics: Sequence[str], timeout: float = 30) 
     if not topics:
         return []
     infos: list[TopicInfo] = []
-    with _admin(bootstrap, timeout) as admin:
+    with admin_client(bootstrap, timeout) as admin:
         by_name = {t["name"]: t for t in admin.describe_topics(list(topics))}
         partition_specs: dict[Any, Any] = {}
         for name in topics:
@@ -236,13 +155,3 @@ def _create_error(
             f"Kafka at {bootstrap} refused topic {topic!r}: {detail}",
         )
     return BrokerUnavailable(f"Kafka at {bootstrap} could not create topic {topic!r}: {detail}")
-
-
-def _reason(exc: BaseException) -> str:
-    """A short, one-line reason for a Kafka client exception."""
-    name = type(exc).__name__
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    # kafka-python's errors already start their text with the class name.
-    if not text or text.startswith(name):
-        return text or name
-    return f"{name}: {text}"

@@ -1,6 +1,6 @@
 """Reaching the store the right way from the CLI.
 
-In embedded mode only one process may open the data directory (design §2):
+In embedded mode only one process may open the data directory (docs/contracts.md, Storage modes):
 while `activitylog serve` runs, `query` and `export` go through its HTTP
 API; otherwise (or against a ClickHouse server) they open the store directly.
 """
@@ -12,26 +12,30 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import httpx
 
-from activitylog.errors import ActivityLogError, BadQuery, StoreUnavailable, Unauthorized
-from activitylog.settings import Settings
-from activitylog.store import Store
-from query.exports import check_export, export_bytes
-from query.manifests import EXPORT_ID_HEADER, USER_HEADER
+from common.errors import ActivityLogError, BadQuery, StoreUnavailable, Unauthorized
+from common.settings import Settings
+from common.store import Store
+from query.exports.formats import check_export, export_bytes
+from query.filters import ActivityFilter
+from query.manifests.audit import ExportAudit
+from query.manifests.ledger import ExportLedger
+from query.manifests.manifest import (
+    EXPORT_ID_HEADER,
+    USER_HEADER,
+    export_request_info,
+    new_export_id,
+)
 from query.ranges import TimeRange, resolve_range
-from query.reads import ActivityFilter, Page, count_activity, list_activity
-
-if TYPE_CHECKING:
-    from query.export_ledger import ExportLedger
+from query.reads.activity import Page, count_activity, list_activity
 
 # The API tells a client how many rows an export holds (for its progress bar).
 ROWS_HEADER = "X-Activity-Rows"
-# A direct CLI export publishes its `export.create` before exiting: how long it may retry
-# when Kafka is down, and how long closing may wait in all (then the record is logged lost).
-CLI_AUDIT_RETRY_SECONDS = 1.0
+# A direct CLI export publishes its `export.create` before exiting: how long closing may
+# wait in all (then the record is logged lost).
 CLI_AUDIT_CLOSE_SECONDS = 5.0
 MANIFEST_WAIT_SECONDS = 10.0
 
@@ -99,18 +103,16 @@ class Reader(Protocol):
 class StoreReader:
     """Reads straight from the store (no serve running, or server mode)."""
 
-    def __init__(self, store: Store, settings: Settings | None = None) -> None:
+    def __init__(self, store: Store, settings: Settings, *, audit: ExportAudit | None) -> None:
         self.store = store
-        self.settings = settings or Settings()
-        self._audit: Any = None  # the export audit (`export.create` to Kafka), on first export
+        self.settings = settings
+        self._audit = audit  # closed with the reader: its records leave before the process
 
     def page(self, req: Request, limit: int, cursor: str | None) -> Page:
         return list_activity(self.store, req.filter(), limit=limit, cursor=cursor)
 
     def export(self, req: Request, fmt: str, lang: str) -> Download:
         """The export, sealed by this process's own ledger (chained to the server's)."""
-        from query.manifests import export_request_info, new_export_id
-
         check_export(fmt, lang)
         flt = req.filter()
         rows = count_activity(self.store, flt)
@@ -137,21 +139,7 @@ class StoreReader:
 
     def ledger(self) -> ExportLedger:
         """A ledger sealing this process's exports, each audited as `export.create`."""
-        from query.export_ledger import ExportLedger
-
-        return ExportLedger(self.store, self.settings, observer=self._export_audit())
-
-    def _export_audit(self) -> Any:
-        """This process's export audit: each export becomes an `export.create` activity."""
-        from query.export_audit import ExportAudit
-
-        if self._audit is None:
-            self._audit = ExportAudit(
-                self.settings.kafka_bootstrap,
-                source="activitylog-cli",
-                retry_seconds=CLI_AUDIT_RETRY_SECONDS,
-            )
-        return self._audit
+        return ExportLedger(self.store, self.settings, observer=self._audit)
 
 
 class HttpReader:
@@ -248,16 +236,6 @@ def raise_for_error(response: httpx.Response) -> None:
     if code == "unauthorized":
         raise Unauthorized(f"{message} (set ACTIVITYLOG_API_KEY for the CLI)")
     raise ActivityLogError(message)
-
-
-def open_reader(settings: Settings) -> Reader:
-    """The HTTP API of a running `serve` that holds the store, else the store itself."""
-    from activitylog.runtime import read_serve_info
-
-    info = read_serve_info(settings)
-    if info is not None:
-        return HttpReader(info.api_url, settings.api_key)
-    return StoreReader(Store.from_settings(settings), settings)
 
 
 def os_user() -> str:

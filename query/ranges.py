@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from activitylog.errors import BadQuery
+from common.errors import BadQuery
 
 DEFAULT_SPAN = timedelta(days=30)
 

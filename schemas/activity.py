@@ -1,4 +1,4 @@
-"""The normalized activity record: one row of ClickHouse table `activity` (design §4).
+"""The normalized activity record: one row of ClickHouse table `activity` (docs/contracts.md).
 
 `ACTIVITY_COLUMNS` is the single table spec. It feeds the insert's column
 list and types; a test checks the migrations produce exactly these columns
@@ -50,7 +50,7 @@ class ActivityRow(TypedDict):
     """One normalized event, keyed exactly like `ACTIVITY_COLUMNS`.
 
     `action_text`, `status_text` and `additional_info` are the readable
-    Action / Status / Additional information columns of design §4; `details`
+    Action / Status / Additional information columns of docs/contracts.md; `details`
     holds the structured part (an action's details or an order's line items)
     as JSON; `payload` the original event, unknown fields included.
     """

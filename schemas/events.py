@@ -1,4 +1,4 @@
-"""The v1 event contracts of design §3 as validating pydantic types: the one source of truth.
+"""The v1 event contracts (docs/contracts.md) as validating pydantic types: the one source.
 
 `schemas.generate` writes `schemas/jsonschema/*.json` from these models for
 systems in other languages; a unit test fails when the two drift apart.
@@ -47,7 +47,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from activitylog.errors import InvalidEvent
+from common.errors import InvalidEvent
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
 
 # Patterns are written for ECMA-262, Rust `regex` (pydantic) and Python `re`
@@ -222,7 +222,7 @@ OrderStatusStr = Annotated[
 ]
 
 # `strict`: no int <-> str <-> bool coercion, as a JSON Schema validator would
-# refuse them too; `extra='allow'`: unknown fields are kept (design §3).
+# refuse them too; `extra='allow'`: unknown fields are kept (docs/contracts.md, Event contracts).
 _CONFIG: Final = ConfigDict(extra="allow", strict=True, frozen=True)
 
 

@@ -1,4 +1,4 @@
-"""Kafka topic names of the v1 contract (design §3). Other systems depend on them."""
+"""Kafka topic names of the v1 contract (docs/contracts.md). Other systems depend on them."""
 
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from schemas.migrate import open_migrated
 from tests.bench.dataset import RssSampler, api_server
 
 FROM, TO = "2026-10-01", "2026-10-31"
@@ -38,11 +39,10 @@ RSS_GOAL_MB = 200
 
 def build(path: Path, rows: int) -> dict[str, Any]:
     """Fill the store (runs in a child process)."""
-    from activitylog.store import Store
     from tests.bench.dataset import fill_store
 
     started = time.perf_counter()
-    store = Store.open(f"chdb://{path}")
+    store = open_migrated(f"chdb://{path}")
     fill_store(store, rows, seed=11)
     total = int(store.query_rows("SELECT count() FROM activity")[0][0])
     store.close()

@@ -40,8 +40,10 @@ from typing import Any
 
 import orjson
 
-from activitylog.kafka_stack import KafkaStack, free_port
-from activitylog.settings import Settings
+from activitylog.devstack.kafka import KafkaStack
+from common.net import free_port
+from common.settings import Settings
+from schemas.migrate import open_migrated
 from schemas.topics import SOURCE_TOPICS
 
 DEFAULT_EVENTS = 1_000_000
@@ -152,9 +154,7 @@ def _verify(store: Any) -> dict[str, int]:
 def run_reference(bootstrap: str, group: str, store_dir: str, n: int) -> dict[str, Any]:
     from confluent_kafka import Consumer
 
-    from activitylog.store import Store
-
-    store = Store.open(f"chdb://{store_dir}")
+    store = open_migrated(f"chdb://{store_dir}")
     started = time.perf_counter()
     consumer = Consumer(
         {
@@ -205,7 +205,6 @@ def run_reference(bootstrap: str, group: str, store_dir: str, n: int) -> dict[st
 def run_faust(bootstrap: str, group: str, store_dir: str, n: int) -> dict[str, Any]:
     import logging
 
-    from activitylog.store import Store
     from processors import fast_consumer
     from processors.app import IngestWorker
 
@@ -217,7 +216,7 @@ def run_faust(bootstrap: str, group: str, store_dir: str, n: int) -> dict[str, A
         consumer_group=group,
         state_dir=Path(store_dir).parent / "faust-state",
     )
-    store = Store.open(settings.clickhouse_url)
+    store = open_migrated(settings.clickhouse_url)
     ends = _end_offsets(bootstrap)
     committed = _all_committed(bootstrap, group, ends)
     done = threading.Event()

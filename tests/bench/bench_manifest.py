@@ -12,7 +12,7 @@ response loop drains them, three ways, interleaved, RUNS times each:
    (hash, rows, event-time bounds) and the seal (the chain head read, the
    manifest signed and inserted).
 Over HTTP the same three, as routes of one in-process server.
-Then `verify`'s re-read of the written file (`file_facts`). Goal (issue #8):
+Then `verify`'s re-read of the written file (`file_facts`). Goal:
 the manifest adds at most 10% to the plain export. Prints figures; never
 fails on a number.
 """
@@ -32,23 +32,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from schemas.migrate import open_migrated
+
 EXPORT_FROM, EXPORT_TO = "2026-09-01", "2026-11-30"
 RUNS = 5
 
 
 def _measure(path: Path, rows: int) -> dict[str, Any]:
     """Build the store and time the three variants (runs in the child)."""
-    from activitylog.settings import Settings
-    from activitylog.store import Store
-    from query.export_ledger import ExportLedger
-    from query.exports import export_bytes
-    from query.manifests import export_request_info, file_facts, new_export_id
+    from common.settings import Settings
+    from query.exports.formats import export_bytes
+    from query.filters import ActivityFilter
+    from query.manifests.ledger import ExportLedger
+    from query.manifests.manifest import export_request_info, file_facts, new_export_id
     from query.ranges import resolve_range
-    from query.reads import ActivityFilter, count_activity
+    from query.reads.activity import count_activity
     from tests.bench.dataset import fill_store
 
     started = time.perf_counter()
-    store = Store.open(f"chdb://{path / 'clickhouse'}")
+    store = open_migrated(f"chdb://{path / 'clickhouse'}")
     fill_store(store, rows, seed=8)
     build_s = time.perf_counter() - started
     flt = ActivityFilter(range=resolve_range(EXPORT_FROM, EXPORT_TO, None, datetime.now(UTC)))
@@ -131,10 +133,10 @@ def _http_times(store: Any, flt: Any, ledger: Any) -> dict[str, list[float]]:
     import uvicorn
     from fastapi.responses import StreamingResponse
 
-    from query.api import create_api
-    from query.exports import export_bytes
-    from query.reads import count_activity
-    from tests.bench.dataset import free_port
+    from common.net import free_port
+    from query.exports.formats import export_bytes
+    from query.http.app import create_api
+    from query.reads.activity import count_activity
 
     if shutil.which("curl") is None:
         return {}

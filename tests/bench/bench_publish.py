@@ -183,8 +183,9 @@ def _write_events(path: Path, n: int) -> None:
 
 
 def main(events: int = 1_000_000) -> None:
-    from activitylog.kafka_stack import KafkaStack, free_port
-    from activitylog.settings import Settings
+    from activitylog.devstack.kafka import KafkaStack
+    from common.net import free_port
+    from common.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
         path = Path(tmp) / "events.jsonl"

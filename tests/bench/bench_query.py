@@ -15,7 +15,7 @@
    export of every row (all-partners key) in rows/s against the reference,
    and the server's RSS growth while it streams the export.
 
-Goals (issue #5): p99 < 100 ms, export >= 0.7x the store's own CSV output,
+Goals: p99 < 100 ms, export >= 0.7x the store's own CSV output,
 RSS growth < 200 MB. Prints figures; never fails on a number.
 """
 
@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from schemas.migrate import open_migrated
 from tests.bench.dataset import RssSampler, api_server
 
 EXPORT_FROM, EXPORT_TO = "2026-09-01", "2026-11-30"
@@ -60,15 +61,14 @@ def _pct(samples: list[float], q: float) -> float:
 def build_and_reference(path: Path, rows: int) -> dict[str, Any]:
     """Fill the store, then time the store's own CSV and FINAL's cost. Runs in a child."""
 
-    from activitylog.store import Store
     from query.ranges import resolve_range
-    from query.reads import EXPORT_COLUMNS, EXPORT_ORDER, LIST_COLUMNS, ActivityFilter
+    from query.reads.activity import EXPORT_COLUMNS, EXPORT_ORDER, LIST_COLUMNS, ActivityFilter
     from schemas.activity import ACTIVITY_TABLE
 
     started = time.perf_counter()
     from tests.bench.dataset import fill_store
 
-    store = Store.open(f"chdb://{path}")
+    store = open_migrated(f"chdb://{path}")
     fill_store(store, rows, seed=5)
     total = int(store.query_rows(f"SELECT count() FROM {ACTIVITY_TABLE}")[0][0])  # noqa: S608
     build_s = time.perf_counter() - started

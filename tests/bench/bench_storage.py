@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from activitylog.store import Store
+from common.store import Store
 from processors.batch import Consumed, process_batch, to_columns
 from producers.simulate import SimulationSpec, simulate
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
+from schemas.migrate import open_migrated
 
 BATCH = 50_000
 
@@ -27,7 +28,7 @@ def main(n: int = 500_000) -> None:
     spec = SimulationSpec(seed=5, start=end - timedelta(days=90), end=end, events=n)
     raw_bytes = 0
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store.open(f"chdb://{tmp}/ch")
+        store = open_migrated(f"chdb://{tmp}/ch")
         started = time.perf_counter()
         batch: list[Consumed] = []
         for i, (topic, event) in enumerate(simulate(spec)):

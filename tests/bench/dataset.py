@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +21,8 @@ from pathlib import Path
 import httpx
 import orjson
 
-from activitylog.store import Store
+from common.net import free_port
+from common.store import Store
 from processors.batch import Consumed, process_batch, to_columns
 from producers.simulate import SimulationSpec, simulate
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
@@ -56,12 +56,6 @@ def fill_store(store: Store, rows: int, seed: int) -> None:
             f"INSERT INTO {ACTIVITY_TABLE} SELECT {columns} FROM {ACTIVITY_TABLE} "  # noqa: S608
             f"CROSS JOIN numbers(1, {copies}) AS n"
         )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -18,7 +18,7 @@ RELIABILITY_DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md
 _HEADER = """# Reliability figures
 
 Measured by the reliability suite on real components (a Kafka 4.x broker started by
-`activitylog.kafka_stack.KafkaStack`, `activitylog serve` with embedded chDB). Each section
+`activitylog.devstack.kafka.KafkaStack`, `activitylog serve` with embedded chDB). Each section
 is rewritten by the command named in it; the machine and its load are stated there.
 """
 

@@ -11,7 +11,7 @@ from collections import Counter
 import httpx
 import orjson
 
-from tests.integration.serve_process import ServeProcess, committed_and_end_offsets
+from tests.fixtures.serve import ServeProcess, committed_and_end_offsets
 
 
 def stored_batches(serve: ServeProcess) -> int | None:

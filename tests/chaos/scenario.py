@@ -42,12 +42,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from activitylog.kafka_stack import KafkaStack, free_port
-from activitylog.settings import Settings
+from activitylog.devstack.kafka import KafkaStack
+from common.net import free_port
+from common.settings import Settings
 from tests.chaos.plan import PlannedFault, plan_faults
 from tests.chaos.probes import group_lag, log_count, stored_batches, visible_ids
 from tests.chaos.stream import READ_RANGE, PacedPublisher, chaos_spec
-from tests.integration.serve_process import (
+from tests.fixtures.serve import (
     ServeProcess,
     SmallTmpfs,
     TmpfsUnavailable,

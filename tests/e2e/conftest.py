@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from activitylog.kafka_stack import KafkaStack, free_port
-from activitylog.settings import Settings
+from activitylog.devstack.kafka import KafkaStack
+from common.net import free_port
+from common.settings import Settings
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

@@ -29,8 +29,8 @@ from kafka import KafkaProducer
 from playwright.sync_api import Browser, Page, expect
 
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
-from tests.integration.serve_process import ServeProcess, wait_until
-from tests.unit.examples import valid_line_item, valid_order, valid_partner_action
+from tests.fixtures.events import valid_line_item, valid_order, valid_partner_action
+from tests.fixtures.serve import ServeProcess, wait_until
 
 ZONE = "Europe/Paris"
 RANGE = ("2025-03-01", "2025-03-31")
@@ -380,7 +380,7 @@ def test_a_partner_picks_a_range_expands_an_order_and_exports_the_csv(
     expect(page.locator("#status")).to_contain_text(download.suggested_filename)
     _shot(page, artifacts_dir, "activity-exported")
 
-    # In French the page and the export's headers follow (design §4).
+    # In French the page and the export's headers follow (docs/contracts.md, The activity record).
     page.click("#lang-toggle")
     expect(page.locator("h1")).to_have_text("Journal d’activité")
     expect(page.locator("#activity thead")).to_contain_text("Client affecté")

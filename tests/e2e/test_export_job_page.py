@@ -23,7 +23,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.integration.serve_process import ServeProcess
+from tests.fixtures.serve import ServeProcess
 
 ROWS = 400_000  # a few seconds of job: the page shows several progress steps
 RANGE = ("2025-01-01", "2026-11-30")  # 699 days: far above the page's job threshold
@@ -31,10 +31,11 @@ TIMEOUT_MS = 120_000
 
 _FILL = """
 import sys
-from activitylog.store import Store
+from common.store import Store
+from schemas.migrate import open_migrated
 from tests.bench import dataset
 dataset.SEED_EVENTS = 20_000
-store = Store.open("chdb://" + sys.argv[1])
+store = open_migrated("chdb://" + sys.argv[1])
 dataset.fill_store(store, int(sys.argv[2]), seed=3)
 store.close()
 """

@@ -1,4 +1,4 @@
-"""Shared budget and tallies of the fuzz and property suites (issue #7).
+"""Shared budget and tallies of the fuzz and property suites (`make fuzz`).
 
 Why a budget: `make test` runs every fuzz test with a small example count so
 the suite stays within a minute or two on the CI's 2 cores; `make fuzz` runs

@@ -1,4 +1,4 @@
-"""Session fixtures for integration tests: real components, started once (design §2).
+"""Session fixtures for integration tests: real components, started once (docs/components.md).
 
 Every test in tests/integration needs them, so no marker selects these tests:
 the directory does. Tests get their own topics or consumer groups on the
@@ -11,8 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from activitylog.kafka_stack import KafkaStack, free_port
-from activitylog.settings import Settings
+from activitylog.devstack.kafka import KafkaStack
+from common.net import free_port
+from common.settings import Settings
 
 # First start on a machine also fetches the broker's jars with Maven (not
 # counted here); after that a start takes a few seconds.

@@ -17,14 +17,15 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from activitylog.store import Store
+from common.store import Store
 from processors.batch import to_columns
 from processors.normalize import KafkaMeta, normalize
-from query.api import create_api
+from query.http.app import create_api
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from schemas.events import validate_event
+from schemas.migrate import open_migrated
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
-from tests.unit.examples import valid_line_item, valid_order, valid_partner_action
+from tests.fixtures.events import valid_line_item, valid_order, valid_partner_action
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 KEYS = {"key-a": "ptn-a", "key-b": "ptn-b", "key-admin": "*"}
@@ -190,7 +191,7 @@ def dataset() -> list[tuple[str, dict[str, Any]]]:
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     """A real chDB store holding `dataset()` (chDB: one data directory per process at a time)."""
     path: Path = tmp_path_factory.mktemp("api-store") / "ch"
-    opened = Store.open(f"chdb://{path}")
+    opened = open_migrated(f"chdb://{path}")
     insert(opened, dataset())
     try:
         yield opened

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.fixtures.serve import ServeProcess
 from tests.fuzz import Tally
-from tests.integration.serve_process import ServeProcess
 
 TALLY = Tally("api_key_secrecy")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pyarrow.parquet as pq
 
-from activitylog.store import Store
-from tests.integration.serve_process import ServeProcess
+from schemas.migrate import open_migrated
+from tests.fixtures.serve import ServeProcess
 from tests.integration.test_api_activity import dataset, eid, insert
 
 
@@ -41,7 +41,7 @@ def test_without_keys_the_api_refuses_a_non_loopback_bind_and_says_why(tmp_path:
 
 def test_a_served_api_streams_a_named_download_and_documents_itself(tmp_path: Path) -> None:
     store_dir = tmp_path / "clickhouse"
-    store = Store.open(f"chdb://{store_dir}")
+    store = open_migrated(f"chdb://{store_dir}")
     try:
         insert(store, dataset())
     finally:

@@ -25,11 +25,14 @@ from typing import Any
 import orjson
 import pytest
 
+from activitylog.runtime import export_audit
+from common.net import free_port
+from common.settings import Settings
 from producers.publisher import ActivityPublisher
-from query.export_audit import ExportAudit, audit_event_id
+from query.manifests.audit import audit_event_id
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
-from tests.integration.serve_process import ServeProcess, free_port, wait_until
-from tests.unit.examples import valid_order, valid_partner_action
+from tests.fixtures.events import valid_order, valid_partner_action
+from tests.fixtures.serve import ServeProcess, wait_until
 
 KA, KB, KOPS = "k-audit-a", "k-audit-b", "k-audit-ops"
 NOVEMBER = {"from": "2026-11-01", "to": "2026-11-30"}
@@ -287,7 +290,8 @@ def test_an_audit_record_kafka_cannot_take_is_logged_as_lost_without_blocking(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Kafka down (nothing listens): the export's call returns at once; close is bounded."""
-    audit = ExportAudit(f"127.0.0.1:{free_port()}", source="test", retry_seconds=1.0)
+    down = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    audit = export_audit(down, source="test", retry_seconds=1.0)
     manifest = {
         "export_id": "exp_brokerdown",
         "partner_id": "ptn-x",
@@ -296,7 +300,7 @@ def test_an_audit_record_kafka_cannot_take_is_logged_as_lost_without_blocking(
         "format": "csv",
         "rows": 1,
     }
-    with caplog.at_level(logging.ERROR, logger="query.export_audit"):
+    with caplog.at_level(logging.ERROR, logger="query.manifests.audit"):
         started = time.monotonic()
         audit.export_finished(manifest)
         assert time.monotonic() - started < 0.05

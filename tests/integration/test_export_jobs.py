@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
-from query.api_jobs import MAX_ACTIVE_JOBS
-from tests.integration.serve_process import ServeProcess, wait_until
+from query.http.jobs import MAX_ACTIVE_JOBS
+from tests.fixtures.serve import ServeProcess, wait_until
 
 ROWS = 150_000
 RANGE = {"from": "2026-10-02", "to": "2026-10-31", "tz": "UTC"}
@@ -33,10 +33,11 @@ FINAL = {"done", "failed", "cancelled", "expired", "deleted"}
 
 _FILL = """
 import sys
-from activitylog.store import Store
+from common.store import Store
+from schemas.migrate import open_migrated
 from tests.bench import dataset
 dataset.SEED_EVENTS = 20_000  # then copied under new ids inside ClickHouse: fast
-store = Store.open("chdb://" + sys.argv[1])
+store = open_migrated("chdb://" + sys.argv[1])
 dataset.fill_store(store, int(sys.argv[2]), seed=8)
 rows = store.query_rows(
     "SELECT partner_id FROM activity GROUP BY partner_id ORDER BY count() DESC LIMIT 2"

@@ -1,4 +1,4 @@
-"""Verifiable exports (design §9) on a real store, a real server and the real CLI.
+"""Verifiable exports (docs/contracts.md) on a real store, a real server and the real CLI.
 
 Every export, over HTTP or from the CLI, has an id and a manifest that
 `activitylog verify` checks with no store: one byte, one row, the signature
@@ -27,17 +27,20 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from activitylog.cli import main
-from activitylog.errors import StoreUnavailable
-from activitylog.settings import Settings
-from activitylog.store import Store
-from query.api import create_api
-from query.export_ledger import ExportLedger
-from query.exports import export_bytes
-from query.manifests import export_request_info, manifest_digest, new_export_id, sign
+from common.errors import StoreUnavailable
+from common.net import free_port
+from common.settings import Settings
+from common.store import Store
+from query.exports.formats import export_bytes
+from query.filters import ActivityFilter
+from query.http.app import create_api
+from query.manifests.ledger import ExportLedger
+from query.manifests.manifest import export_request_info, manifest_digest, new_export_id, sign
 from query.ranges import resolve_range
-from query.reads import ActivityFilter, count_activity
+from query.reads.activity import count_activity
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
-from tests.integration.serve_process import ServeProcess, free_port, wait_until
+from schemas.migrate import open_migrated
+from tests.fixtures.serve import ServeProcess, wait_until
 from tests.integration.test_api_activity import ADMIN, KEYS, NOW, A, B, dataset, insert
 from tests.integration.test_pipeline import _events, _send
 
@@ -49,7 +52,7 @@ FORMATS = ("csv", "parquet", "jsonl")
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     path = tmp_path_factory.mktemp("manifest-store") / "ch"
-    opened = Store.open(f"chdb://{path}")
+    opened = open_migrated(f"chdb://{path}")
     insert(opened, dataset())
     try:
         yield opened

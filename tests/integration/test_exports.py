@@ -19,19 +19,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from activitylog.cli import main
-from activitylog.store import Store
-from query.api import create_api
-from query.export_csv import FORMULA_PREFIXES, HEADERS, csv_chunks, stream_csv
+from common.store import Store
+from query.exports.csv import FORMULA_PREFIXES, HEADERS, csv_chunks, stream_csv
+from query.filters import ActivityFilter
+from query.http.app import create_api
 from query.ranges import resolve_range
-from query.reads import (
+from query.reads.activity import (
     EXPORT_ORDER,
-    ActivityFilter,
     count_activity,
     export_slices,
     iter_export_rows,
     list_activity,
 )
 from schemas.activity import ACTIVITY_TABLE
+from schemas.migrate import open_migrated
 from tests.integration.test_api_activity import CAFE, FORMULA, KEYS, NOW, A, dataset, eid, insert
 
 NOV = {"from": "2026-11-01", "to": "2026-11-30"}
@@ -40,7 +41,7 @@ NOV = {"from": "2026-11-01", "to": "2026-11-30"}
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     path = tmp_path_factory.mktemp("export-store") / "ch"
-    opened = Store.open(f"chdb://{path}")
+    opened = open_migrated(f"chdb://{path}")
     insert(opened, dataset())
     try:
         yield opened

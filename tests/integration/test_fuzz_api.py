@@ -10,7 +10,7 @@ well-formed values for the parameters that have them (dates, formats, ids
 that exist), so the successful paths are fuzzed as well as the refusals.
 Each response must: not be a 5xx; have a status, content type, headers and
 body the document declares (errors: `{"error": {"code", "message"}}`, see
-`query/openapi_errors.py`).
+`query/http/openapi.py`).
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ from hypothesis import strategies as st
 from schemathesis import checks
 from schemathesis.core.failures import FailureGroup
 
-from activitylog.settings import Settings
-from activitylog.store import Store
-from query.api import create_api
-from query.export_job_runner import ExportJobRunner
-from query.export_ledger import ExportLedger
+from common.settings import Settings
+from common.store import Store
+from query.http.app import create_api
+from query.jobs.runner import ExportJobRunner
+from query.manifests.ledger import ExportLedger
+from schemas.migrate import open_migrated
 from tests.fuzz import Tally, fuzz_settings, scale
 from tests.integration.test_api_activity import KEYS, NOW, dataset, insert
 
@@ -74,7 +75,7 @@ _auth = itertools.cycle(AUTH)
 def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The app's OpenAPI document, loaded by schemathesis from the running ASGI app."""
     root: Path = tmp_path_factory.mktemp("fuzz-api")
-    store = Store.open(f"chdb://{root / 'ch'}")
+    store = open_migrated(f"chdb://{root / 'ch'}")
     insert(store, dataset())
     settings = Settings(state_dir=root / "state")
     # A real job runner (as `activitylog serve` has), so job routes are fuzzed for real.
@@ -84,7 +85,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         settings,
         store,
         ledger=ledger,
-        open_reader=lambda: Store.open(f"chdb://{root / 'ch'}", migrate=False),
+        open_reader=lambda: Store.open(f"chdb://{root / 'ch'}"),
     )
     jobs.start()
     app = create_api(store, KEYS, now=lambda: NOW, settings=settings, jobs=jobs, ledger=ledger)
@@ -113,7 +114,7 @@ def test_every_operation_answers_as_declared_and_never_5xx(api_schema: Any) -> N
     load under pytest 9): one hypothesis run per operation, so a failure names it.
     """
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) >= 6  # every route of design §5 at least
+    assert len(operations) >= 6  # every route of docs/contracts.md at least
     for operation in operations:
         TALLY.add(f"operation {operation.method.upper()} {operation.path}")
         _fuzz_operation(operation)

@@ -1,6 +1,6 @@
 """Fuzzing the SQL CSV encoder: text written by ClickHouse (chDB) reads back as the same text.
 
-`query.export_csv.stream_csv` lets ClickHouse write the CSV (`FORMAT CSV`,
+`query.exports.csv.stream_csv` lets ClickHouse write the CSV (`FORMAT CSV`,
 neutralization and dates in SQL). Each example stores a few rows whose text
 columns are hostile strings (the alphabet of `tests/unit/test_fuzz_csv.py`:
 quotes, CR/LF, NUL and controls, formula starts, BOM, astral characters),
@@ -22,17 +22,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from activitylog.store import Store
+from common.store import Store
 from processors.batch import to_columns
 from processors.normalize import KafkaMeta, normalize
-from query.export_csv import csv_chunks, stream_csv
+from query.exports.csv import csv_chunks, stream_csv
+from query.filters import ActivityFilter
 from query.ranges import TimeRange
-from query.reads import ActivityFilter, iter_export_rows
+from query.reads.activity import iter_export_rows
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from schemas.events import validate_event
+from schemas.migrate import open_migrated
 from schemas.topics import PARTNER_ACTIONS_TOPIC
+from tests.fixtures.events import valid_partner_action
 from tests.fuzz import Tally, fuzz_settings
-from tests.unit.examples import valid_partner_action
 from tests.unit.test_fuzz_csv import CELL, check_cells, read_back
 
 EXTRA = ("customer_id", "event_id")
@@ -53,7 +55,7 @@ _partners = itertools.count()
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     path: Path = tmp_path_factory.mktemp("fuzz-csv-store") / "ch"
-    opened = Store.open(f"chdb://{path}")
+    opened = open_migrated(f"chdb://{path}")
     try:
         yield opened
     finally:

@@ -12,9 +12,10 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
-from activitylog.errors import BrokerUnavailable
-from activitylog.kafka_stack import KafkaStack, free_port, port_is_free
-from activitylog.settings import Settings
+from activitylog.devstack.kafka import KafkaStack
+from common.errors import BrokerUnavailable
+from common.net import free_port, port_is_free
+from common.settings import Settings
 from producers.topics import describe_topics, ensure_topics
 from schemas.topics import ALL_TOPICS
 

@@ -13,8 +13,8 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from processors.dead_letter import ERROR_CLASS, REASON, SOURCE_OFFSET, SOURCE_TOPIC
 from schemas.topics import DEAD_LETTER_TOPIC, ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
-from tests.integration.serve_process import ServeProcess, wait_until
-from tests.unit.examples import valid_order, valid_partner_action
+from tests.fixtures.events import valid_order, valid_partner_action
+from tests.fixtures.serve import ServeProcess, wait_until
 
 
 def _events(partner: str, n: int) -> list[tuple[str, dict[str, object]]]:

@@ -21,8 +21,8 @@ from processors.dead_letter import (
     SOURCE_TOPIC,
 )
 from schemas.topics import DEAD_LETTER_TOPIC, ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
-from tests.integration.serve_process import ServeProcess, wait_until
-from tests.unit.examples import OMIT, valid_order, valid_partner_action
+from tests.fixtures.events import OMIT, valid_order, valid_partner_action
+from tests.fixtures.serve import ServeProcess, wait_until
 
 MAX_EVENT_BYTES = 4096
 

@@ -25,7 +25,8 @@ import pytest
 from kafka import KafkaProducer
 
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
-from tests.integration.serve_process import (
+from tests.fixtures.events import valid_order, valid_partner_action
+from tests.fixtures.serve import (
     ServeProcess,
     SmallTmpfs,
     TmpfsUnavailable,
@@ -34,7 +35,6 @@ from tests.integration.serve_process import (
     store_counts,
     wait_until,
 )
-from tests.unit.examples import valid_order, valid_partner_action
 
 RANGE = {"from": "2026-10-01", "to": "2026-12-31"}
 
@@ -215,8 +215,9 @@ def test_sigterm_exits_0_with_every_stored_offset_committed(
 
 def test_worker_resumes_after_a_broker_restart(tmp_path: Path) -> None:
     """A broker of its own (stopping the session's would disturb other tests)."""
-    from activitylog.kafka_stack import KafkaStack, free_port
-    from activitylog.settings import Settings
+    from activitylog.devstack.kafka import KafkaStack
+    from common.net import free_port
+    from common.settings import Settings
 
     stack_settings = Settings.from_env().with_overrides(
         kafka_bootstrap=f"127.0.0.1:{free_port()}", state_dir=tmp_path / "kafka-state"

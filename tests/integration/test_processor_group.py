@@ -19,13 +19,13 @@ import orjson
 from kafka import KafkaProducer
 
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC, SOURCE_TOPICS
-from tests.integration.serve_process import (
+from tests.fixtures.events import valid_order, valid_partner_action
+from tests.fixtures.serve import (
     ServeProcess,
     committed_and_end_offsets,
     store_counts,
     wait_until,
 )
-from tests.unit.examples import valid_order, valid_partner_action
 
 _ASSIGNED = re.compile(r"event=partitions_assigned partitions=(\S+)")
 

@@ -10,14 +10,15 @@ import orjson
 import pytest
 from kafka import KafkaConsumer
 
-from activitylog.errors import DeliveryFailed, InvalidEvent
-from activitylog.kafka_stack import KafkaStack, free_port
-from activitylog.settings import Settings
+from activitylog.devstack.kafka import KafkaStack
+from common.errors import DeliveryFailed, InvalidEvent
+from common.net import free_port
+from common.settings import Settings
 from producers.bulk import publish_lines
 from producers.publisher import ActivityPublisher
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC, SOURCE_TOPICS
-from tests.integration.serve_process import wait_until
-from tests.unit.examples import valid_order, valid_partner_action
+from tests.fixtures.events import valid_order, valid_partner_action
+from tests.fixtures.serve import wait_until
 from tests.unit.test_publisher_rules import VIOLATIONS
 
 Record = tuple[str, bytes | None, bytes]

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from activitylog.errors import ConfigError
-from activitylog.store import Store, apply_migrations
+from common.errors import ConfigError
+from common.store import Store
 from schemas.activity import ACTIVITY_COLUMNS, ACTIVITY_TABLE
+from schemas.migrate import apply_migrations, open_migrated
 
 
 def _engine(store: Store) -> str:
@@ -21,7 +22,7 @@ def _engine(store: Store) -> str:
 
 
 def test_migrations_produce_exactly_the_table_spec_and_are_idempotent(tmp_path: Path) -> None:
-    store = Store.open(f"chdb://{tmp_path / 'ch'}")
+    store = open_migrated(f"chdb://{tmp_path / 'ch'}")
     try:
         columns = store.query_rows(
             "SELECT name, type FROM system.columns WHERE database = currentDatabase() "
@@ -37,12 +38,12 @@ def test_migrations_produce_exactly_the_table_spec_and_are_idempotent(tmp_path: 
 
 def test_retention_ttl_follows_the_setting(tmp_path: Path) -> None:
     url = f"chdb://{tmp_path / 'ch'}"
-    store = Store.open(url, retention_days=400)
+    store = open_migrated(url, retention_days=400)
     try:
         assert "toIntervalDay(400)" in _engine(store)
     finally:
         store.close()
-    store = Store.open(url, retention_days=0)
+    store = open_migrated(url, retention_days=0)
     try:
         assert " TTL " not in _engine(store)
     finally:
@@ -51,4 +52,4 @@ def test_retention_ttl_follows_the_setting(tmp_path: Path) -> None:
 
 def test_a_cluster_needs_a_server(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
-        Store.open(f"chdb://{tmp_path / 'ch'}", cluster="prod")
+        open_migrated(f"chdb://{tmp_path / 'ch'}", cluster="prod")

@@ -35,15 +35,16 @@ from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from activitylog.settings import Settings
-from activitylog.store import Store
-from query.api import create_api
-from query.export_job_runner import ExportJobRunner
-from query.export_ledger import ExportLedger
-from query.manifests import is_export_id, new_export_id
+from common.settings import Settings
+from common.store import Store
+from query.http.app import create_api
+from query.jobs.runner import ExportJobRunner
+from query.manifests.ledger import ExportLedger
+from query.manifests.manifest import is_export_id, new_export_id
+from schemas.migrate import open_migrated
+from tests.fixtures.events import valid_line_item, valid_order, valid_partner_action
 from tests.fuzz import Tally, fuzz_settings
 from tests.integration.test_api_activity import NOW, insert
-from tests.unit.examples import valid_line_item, valid_order, valid_partner_action
 
 PARTNERS = ("ptn-amber", "ptn-blue", "ptn-coral")
 KEYS = {f"key-{p}": p for p in PARTNERS} | {"key-admin": "*"}
@@ -116,7 +117,7 @@ def auth(partner: str, style: int = 0) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     root: Path = tmp_path_factory.mktemp("isolation")
-    store = Store.open(f"chdb://{root / 'ch'}")
+    store = open_migrated(f"chdb://{root / 'ch'}")
     insert(store, EVENTS)
     settings = Settings(state_dir=root / "state")
     # Jobs read through a store of their own, which they close when done (as in `serve`).
@@ -125,7 +126,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         settings,
         store,
         ledger=ledger,
-        open_reader=lambda: Store.open(f"chdb://{root / 'ch'}", migrate=False),
+        open_reader=lambda: Store.open(f"chdb://{root / 'ch'}"),
     )
     jobs.start()
     try:

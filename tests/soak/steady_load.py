@@ -41,11 +41,12 @@ from pathlib import Path
 
 import httpx
 
-from activitylog.kafka_stack import KafkaStack, free_port
-from activitylog.settings import Settings
+from activitylog.devstack.kafka import KafkaStack
+from common.net import free_port
+from common.settings import Settings
 from producers.simulate import SimulationSpec, simulate
 from tests.chaos.probes import group_lag, rss_mb, stored_batches
-from tests.integration.serve_process import ServeProcess, committed_and_end_offsets, wait_until
+from tests.fixtures.serve import ServeProcess, committed_and_end_offsets, wait_until
 from tests.soak.series import Sample, last_window, percentile, slope_per_minute
 
 WINDOW_START = datetime(2026, 2, 2, tzinfo=UTC)

@@ -72,7 +72,7 @@ def test_dry_run_reports_each_bad_line_by_number(
 ) -> None:
     import orjson
 
-    from tests.unit.examples import valid_partner_action
+    from tests.fixtures.events import valid_partner_action
 
     events = tmp_path / "e.jsonl"
     good = orjson.dumps(valid_partner_action()).decode()

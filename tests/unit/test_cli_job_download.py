@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from activitylog.errors import ActivityLogError
-from query.cli_jobs import JobClient
+from activitylog.cli.jobs import JobClient
+from common.errors import ActivityLogError
 from query.client import HttpReader
-from query.http_range import RangeNotSatisfiable, etag_for, if_range_matches, parse_range
+from query.http.range import RangeNotSatisfiable, etag_for, if_range_matches, parse_range
 
 FILE = bytes(range(256)) * 4096  # 1 MiB of known bytes
 SHA = hashlib.sha256(FILE).hexdigest()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from activitylog.store import _statements, migration_files
 from schemas.activity import ACTIVITY_COLUMNS
 from schemas.ddl import data_table, render, retention_statement
+from schemas.migrate import _statements, migration_files
 
 
 def _first_migration() -> list[str]:

@@ -12,8 +12,8 @@ import typer.main
 import yaml
 
 from activitylog.cli import app as cli_app
-from activitylog.settings import Settings
-from activitylog.store import parse_clickhouse_url
+from common.settings import Settings
+from common.store import parse_clickhouse_url
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_SERVICES = ("init", "worker", "api")
@@ -48,7 +48,7 @@ def _env(service: dict[str, Any]) -> dict[str, str]:
 
 
 def _variables_the_code_reads() -> set[str]:
-    source = (ROOT / "activitylog" / "settings.py").read_text(encoding="utf-8")
+    source = (ROOT / "common" / "settings.py").read_text(encoding="utf-8")
     return set(re.findall(r'e\.get\("([A-Z_]+)"\)', source))
 
 
@@ -133,9 +133,8 @@ def test_dockerfile_is_slim_non_root_and_installs_from_the_lock() -> None:
     user = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
     assert user and user[-1] not in ("root", "0")
     assert "-c constraints.txt" in text
-    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "packages"
-    ]
-    for package in (p for p in packages if "." not in p):
+    found = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    for package in (p.rstrip("*") for p in found["find"]["include"]):
+        assert (ROOT / package / "__init__.py").is_file(), package
         assert re.search(rf"^COPY {package} ", text, re.MULTILINE), package
     assert 'ENTRYPOINT ["activitylog"]' in text

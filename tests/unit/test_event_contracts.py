@@ -1,4 +1,4 @@
-"""The v1 event contracts (design §3): every rule, both validators, and their agreement.
+"""The v1 event contracts (docs/contracts.md): every rule, both validators, and their agreement.
 
 The pydantic models in `schemas.events` are the source of truth; the JSON
 Schema files are generated from them for other languages. These tests pin
@@ -37,7 +37,7 @@ from hypothesis import event as tally
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from activitylog.errors import InvalidEvent
+from common.errors import InvalidEvent
 from schemas import generate
 from schemas.events import (
     EVENT_MODELS,
@@ -51,7 +51,7 @@ from schemas.events import (
     validate_event,
 )
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
-from tests.unit.examples import (
+from tests.fixtures.events import (
     LINE_ITEM_REQUIRED,
     OMIT,
     ORDER_REQUIRED,

@@ -1,7 +1,7 @@
 """`serve`, `worker` and `api` run on uvloop when it is installed, without a global side effect.
 
 uvloop is one of the settings that made the worker faster in the calibration
-of design §8, so the commands must actually get it; and since tests run
+of docs/components.md, faust-streaming, so the commands must actually get it; and since tests run
 commands in-process, the loop policy must be put back afterwards.
 """
 
@@ -14,7 +14,7 @@ import pytest
 
 from activitylog import runtime
 from activitylog.cli import main
-from activitylog.settings import Settings
+from common.settings import Settings
 
 uvloop = pytest.importorskip("uvloop")
 

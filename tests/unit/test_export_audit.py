@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from activitylog.errors import BrokerUnavailable
-from query.export_audit import ExportAudit, audit_event_id, failed_event, finished_event
-from query.manifests import ExportRequestInfo
+from common.errors import BrokerUnavailable
+from query.manifests.audit import ExportAudit, audit_event_id, failed_event, finished_event
+from query.manifests.manifest import ExportRequestInfo
 from schemas.events import PartnerAction, validate_event
 from schemas.topics import PARTNER_ACTIONS_TOPIC
 
@@ -141,7 +141,7 @@ def test_the_observer_returns_at_once_and_retries_until_published() -> None:
         failures[0] = 0
         return publisher
 
-    audit = ExportAudit("unused:9", source="test", retry_seconds=30, publisher_factory=factory)
+    audit = ExportAudit(factory, source="test", retry_seconds=30)
     started = time.monotonic()
     audit.export_finished(MANIFEST)
     assert time.monotonic() - started < 0.1
@@ -157,8 +157,8 @@ def test_an_event_kafka_never_takes_is_logged_as_lost_with_its_export_id(
     def factory() -> ScriptedPublisher:
         raise BrokerUnavailable("cannot reach Kafka at unused:9")
 
-    audit = ExportAudit("unused:9", source="test", retry_seconds=0.3, publisher_factory=factory)
-    with caplog.at_level(logging.ERROR, logger="query.export_audit"):
+    audit = ExportAudit(factory, source="test", retry_seconds=0.3)
+    with caplog.at_level(logging.ERROR, logger="query.manifests.audit"):
         audit.export_failed("exp_lost", INFO, 0, "store down", cancelled=False)
         audit.close(timeout=5)
     assert (audit.published, audit.lost) == (0, 1)
@@ -175,9 +175,7 @@ def test_close_gives_up_on_a_stuck_broker_within_its_deadline() -> None:
             release.wait(1.0)
             raise BrokerUnavailable("timed out")
 
-    audit = ExportAudit(
-        "unused:9", source="test", retry_seconds=60, publisher_factory=lambda: Stuck(0, [])
-    )
+    audit = ExportAudit(lambda: Stuck(0, []), source="test", retry_seconds=60)
     for n in range(3):
         audit.export_finished({**MANIFEST, "export_id": f"exp_{n}"})
     started = time.monotonic()
@@ -198,9 +196,7 @@ def test_a_full_queue_loses_the_newest_record_rather_than_block_the_export() -> 
             return super().publish(topic, event)
 
     sent: list[Mapping[str, Any]] = []
-    audit = ExportAudit(
-        "unused:9", source="t", queue_size=1, publisher_factory=lambda: Slow(0, sent)
-    )
+    audit = ExportAudit(lambda: Slow(0, sent), source="t", queue_size=1)
     audit.export_finished({**MANIFEST, "export_id": "exp_0"})
     assert in_hand.wait(5)  # the thread holds the first one
     started = time.monotonic()
@@ -214,8 +210,8 @@ def test_a_full_queue_loses_the_newest_record_rather_than_block_the_export() -> 
 
 
 def test_a_broken_manifest_never_reaches_the_downloader(caplog: pytest.LogCaptureFixture) -> None:
-    audit = ExportAudit("unused:9", source="t", publisher_factory=lambda: ScriptedPublisher(0, []))
-    with caplog.at_level(logging.ERROR, logger="query.export_audit"):
+    audit = ExportAudit(lambda: ScriptedPublisher(0, []), source="t")
+    with caplog.at_level(logging.ERROR, logger="query.manifests.audit"):
         audit.export_finished({"no": "export id"})
     audit.close(timeout=1)
     assert any("cannot record export" in r.getMessage() for r in caplog.records)
@@ -224,7 +220,7 @@ def test_a_broken_manifest_never_reaches_the_downloader(caplog: pytest.LogCaptur
 def test_a_kafka_call_that_hangs_past_close_is_logged_at_once_and_not_counted_twice(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import query.export_audit as audit_module
+    import query.manifests.audit as audit_module
 
     monkeypatch.setattr(audit_module, "ABANDON_GRACE_SECONDS", 0.2)
     gate, in_hand = threading.Event(), threading.Event()
@@ -236,11 +232,11 @@ def test_a_kafka_call_that_hangs_past_close_is_logged_at_once_and_not_counted_tw
             gate.wait(10)  # a Kafka client call that does not come back in time
             return super().publish(topic, event)
 
-    audit = ExportAudit("unused:9", source="t", publisher_factory=lambda: Hanging(0, sent))
+    audit = ExportAudit(lambda: Hanging(0, sent), source="t")
     audit.export_finished(MANIFEST)
     assert in_hand.wait(5)
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="query.export_audit"):
+    with caplog.at_level(logging.WARNING, logger="query.manifests.audit"):
         audit.close(timeout=0.2)
         assert time.monotonic() - started < 2.0
         assert (audit.published, audit.lost) == (0, 1)

@@ -9,7 +9,7 @@ from datetime import datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from query.export_csv import FORMULA_PREFIXES, csv_chunks, neutralize
+from query.exports.csv import FORMULA_PREFIXES, csv_chunks, neutralize
 
 WHEN = datetime(2026, 11, 27, 9, 8, 7, 123000)
 

@@ -7,9 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from activitylog.errors import BadQuery, ConfigError
-from activitylog.settings import Settings
-from query.export_jobs import (
+from common.errors import BadQuery, ConfigError
+from common.settings import Settings
+from query.http.range import (
+    ByteRange,
+    RangeNotSatisfiable,
+    etag_for,
+    if_range_matches,
+    parse_range,
+)
+from query.jobs.model import (
     DONE,
     EXPIRED,
     RUNNING,
@@ -17,13 +24,6 @@ from query.export_jobs import (
     job_request,
     new_job,
     status_body,
-)
-from query.http_range import (
-    ByteRange,
-    RangeNotSatisfiable,
-    etag_for,
-    if_range_matches,
-    parse_range,
 )
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

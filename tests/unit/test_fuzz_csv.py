@@ -19,7 +19,7 @@ from datetime import datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from query.export_csv import FORMULA_PREFIXES, ROWS_PER_CHUNK, csv_chunks
+from query.exports.csv import FORMULA_PREFIXES, ROWS_PER_CHUNK, csv_chunks
 from tests.fuzz import Tally, fuzz_settings
 
 WHEN = datetime(2026, 11, 27, 9, 8, 7, 123000)

@@ -28,8 +28,8 @@ from processors.batch import BatchResult, Consumed, process_batch
 from processors.dead_letter import REASON, dead_letter_headers
 from schemas.activity import ACTIVITY_COLUMN_NAMES
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC, SOURCE_TOPICS
+from tests.fixtures.events import valid_line_item, valid_order, valid_partner_action
 from tests.fuzz import Tally, fuzz_settings
-from tests.unit.examples import valid_line_item, valid_order, valid_partner_action
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 MAX_BYTES = 4096
@@ -153,7 +153,7 @@ def mutated(draw: st.DrawFn, event: dict[str, Any]) -> dict[str, Any]:
         kind = draw(
             st.sampled_from(["drop", "retype", "extra", "timestamp", "event_id", "partner_scope"])
         )
-        if kind == "partner_scope":  # a partner-level action: no customer (design §3, v1)
+        if kind == "partner_scope":  # a partner-level action: no customer (docs/contracts.md, v1)
             event["scope"] = "partner"
             if draw(st.booleans()):
                 event.pop("customer_id", None)

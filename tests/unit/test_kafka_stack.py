@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from activitylog.errors import BrokerUnavailable, ConfigError
-from activitylog.kafka_stack import (
+from activitylog.devstack.kafka import (
     KafkaStack,
     StackStatus,
     java_major_version,
@@ -22,8 +21,10 @@ from activitylog.kafka_stack import (
     read_properties,
     render_server_properties,
 )
-from activitylog.settings import Settings
-from producers.topics import broker_answers, describe_topics, ensure_topics
+from common.errors import BrokerUnavailable, ConfigError
+from common.kafka import broker_answers
+from common.settings import Settings
+from producers.topics import describe_topics, ensure_topics
 
 # ---------------------------------------------------------------- server.properties
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from query.lifecycle import MAX_CHANGES, MAX_DEPTH, MAX_STEPS, diff_changes, lifecycle_steps
+from query.reads.lifecycle import MAX_CHANGES, MAX_DEPTH, MAX_STEPS, diff_changes, lifecycle_steps
 
 
 def fields(changes: list[dict[str, Any]] | None) -> dict[str, tuple[Any, ...]]:

@@ -24,12 +24,12 @@ from hypothesis import strategies as st
 from starlette.requests import Request
 
 from activitylog.cli import main
-from query.api_manifests import caller_identity
-from query.export_csv import csv_chunks
-from query.export_jsonl import record_line
-from query.export_ledger import ExportRun
-from query.export_parquet import PARQUET_SELECT, parquet_schema
-from query.manifests import (
+from query.exports.csv import csv_chunks
+from query.exports.jsonl import record_line
+from query.exports.parquet import PARQUET_SELECT, parquet_schema
+from query.http.manifests import caller_identity
+from query.manifests.ledger import ExportRun
+from query.manifests.manifest import (
     MANIFEST_FIELDS,
     ExportFacts,
     ExportRequestInfo,
@@ -44,7 +44,7 @@ from query.manifests import (
     sign,
     verify,
 )
-from query.reads import RECORD_COLUMNS
+from query.reads.activity import RECORD_COLUMNS
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 KEY = b"test-signing-key"
@@ -387,7 +387,7 @@ def test_a_complete_stream_is_sealed_once() -> None:
 
 
 def test_a_stream_that_breaks_fails_once_and_is_never_sealed() -> None:
-    from activitylog.errors import StoreUnavailable
+    from common.errors import StoreUnavailable
 
     def broken() -> Iterator[bytes]:
         yield b"".join(csv_chunks([_row(i, "x") for i in range(2)]))
@@ -406,7 +406,7 @@ def test_a_stream_that_breaks_fails_once_and_is_never_sealed() -> None:
 
 
 def test_a_seal_that_cannot_be_stored_is_a_failed_export() -> None:
-    from activitylog.errors import StoreUnavailable
+    from common.errors import StoreUnavailable
 
     class _Broken(_Ledger):
         def seal(
@@ -483,7 +483,7 @@ def test_file_facts_reads_a_file_as_the_tap_reads_a_stream(tmp_path: Path) -> No
 
 
 def test_signing_settings_come_from_the_environment_and_stay_out_of_reprs() -> None:
-    from activitylog.settings import Settings
+    from common.settings import Settings
 
     settings = Settings.from_env(
         {"ACTIVITYLOG_EXPORT_SIGNING_KEY": "k3y-value", "ACTIVITYLOG_EXPORT_SIGNING_KEY_ID": " k1 "}

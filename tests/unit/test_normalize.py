@@ -1,4 +1,4 @@
-"""The normalizer maps each event family to the columns of design §4."""
+"""The normalizer maps each event family to the columns of docs/contracts.md."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from processors.normalize import KafkaMeta, humanize_action, normalize, render_d
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_COLUMNS
 from schemas.events import validate_event
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
-from tests.unit.examples import valid_line_item, valid_order, valid_partner_action
+from tests.fixtures.events import valid_line_item, valid_order, valid_partner_action
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 META = KafkaMeta(PARTNER_ACTIONS_TOPIC, 1, 42)

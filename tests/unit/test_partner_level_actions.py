@@ -18,10 +18,10 @@ import pytest
 from processors.normalize import KafkaMeta, normalize
 from producers.bulk import prepare_line
 from producers.publisher import encode_event
-from query.reads import present
+from query.reads.activity import present
 from schemas.events import PartnerAction, event_to_json_dict, validate_event
 from schemas.topics import PARTNER_ACTIONS_TOPIC
-from tests.unit.examples import OMIT, minimal_partner_action, valid_partner_action
+from tests.fixtures.events import OMIT, minimal_partner_action, valid_partner_action
 from tests.unit.test_event_contracts import accepted, refused, schema_accepts
 
 PA = PARTNER_ACTIONS_TOPIC

@@ -17,8 +17,8 @@ import faust
 import orjson
 from faust.types import TP
 
-from activitylog.settings import Settings
-from activitylog.store import Store
+from common.settings import Settings
+from common.store import Store
 from processors import fast_consumer
 from processors.app import IngestWorker
 from processors.batch import Consumed, process_batch, to_columns
@@ -26,7 +26,7 @@ from processors.normalize import line_item_json
 from schemas.activity import ACTIVITY_COLUMN_NAMES
 from schemas.events import Order, validate_event
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
-from tests.unit.examples import valid_line_item, valid_order, valid_partner_action
+from tests.fixtures.events import valid_line_item, valid_order, valid_partner_action
 from tests.unit.test_normalize import NOW
 
 

@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from activitylog.cli import main
 from producers.simulate import topic_for_event
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
-from tests.unit.examples import OMIT, valid_order, valid_partner_action
+from tests.fixtures.events import OMIT, valid_order, valid_partner_action
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "jsonschema"
 SIMULATE = ["simulate", "--seed", "5", "--events", "3000", "--end", "2026-11-30", "--days", "30"]

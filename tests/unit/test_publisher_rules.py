@@ -14,11 +14,11 @@ from typing import Any
 import orjson
 import pytest
 
-from activitylog.errors import InvalidEvent
+from common.errors import InvalidEvent
 from producers.bulk import prepare_line
 from producers.publisher import complete_event, encode_event
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
-from tests.unit.examples import OMIT, valid_line_item, valid_order, valid_partner_action
+from tests.fixtures.events import OMIT, valid_line_item, valid_order, valid_partner_action
 
 A, ORD = PARTNER_ACTIONS_TOPIC, ORDERS_TOPIC
 

@@ -10,9 +10,9 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from activitylog.errors import BadQuery
-from query.cli import _size
-from query.export_csv import (
+from activitylog.cli.query import _size
+from common.errors import BadQuery
+from query.exports.csv import (
     BOM,
     HEADERS,
     OPTIONAL_HEADERS,
@@ -20,9 +20,9 @@ from query.export_csv import (
     header_bytes,
     neutralize_sql,
 )
-from query.export_jsonl import record_line
-from query.export_parquet import PARQUET_SELECT, parquet_schema
-from query.exports import EXPORT_FORMATS, EXPORT_MEDIA_TYPES, check_export
+from query.exports.formats import EXPORT_FORMATS, EXPORT_MEDIA_TYPES, check_export
+from query.exports.jsonl import record_line
+from query.exports.parquet import PARQUET_SELECT, parquet_schema
 
 
 @pytest.mark.parametrize(

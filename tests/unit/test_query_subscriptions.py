@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from query.subscriptions import LogEvent, fold
+from query.reads.subscriptions import LogEvent, fold
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 

@@ -26,16 +26,16 @@ from typing import Any
 
 import pytest
 
-from activitylog.errors import BadQuery
-from activitylog.settings import Settings
-from query import api
-from query.limits import ApiLimits, RequestLimits, check_export_range
-from query.openapi_errors import error_codes, error_responses
+from common.errors import BadQuery
+from common.settings import Settings
+from query.http import app as api
+from query.http.limits import ApiLimits, RequestLimits, check_export_range
+from query.http.openapi import error_codes, error_responses
 from query.ranges import TimeRange
 from tests.dependency_audit import parse_report, verdict
 
 ROOT = Path(__file__).resolve().parents[2]
-SCANNED = ("producers", "processors", "query", "activitylog", "schemas")
+SCANNED = ("producers", "processors", "query", "activitylog", "common", "schemas")
 SQL_WORDS = re.compile(
     r"\b(SELECT|INSERT INTO|ALTER TABLE|CREATE|DROP|DELETE|UPDATE|WHERE|FROM|TRUNCATE|"
     r"OPTIMIZE|SYSTEM|ORDER BY|LIMIT|SETTINGS|FINAL|AND|OR)\b"
@@ -161,7 +161,7 @@ def test_api_keys_are_compared_in_constant_time_against_every_key() -> None:
     assert api._match_key("bravo-key", keys) == "p2"
     assert api._match_key("bravo-ke", keys) is None and api._match_key("", keys) is None
     # No other code looks a presented key up by value (a dict lookup is not constant time).
-    for folder in ("query", "activitylog"):
+    for folder in ("query", "activitylog", "common"):
         for path in (ROOT / folder).rglob("*.py"):
             text = path.read_text(encoding="utf-8")
             assert not re.search(r"api_keys\s*(\[|\.get\()|\bin\s+api_keys\b", text), path

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from activitylog.errors import ConfigError
-from activitylog.settings import Settings, parse_api_keys
-from activitylog.store import parse_clickhouse_url
+from common.errors import ConfigError
+from common.settings import Settings, parse_api_keys
+from common.store import parse_clickhouse_url
 
 
 def test_defaults_match_the_design() -> None:

@@ -1,4 +1,4 @@
-"""The traffic simulator: deterministic, in range, contract-valid and coherent (design §3)."""
+"""The traffic simulator: deterministic, in range, contract-valid (docs/contracts.md), coherent."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from activitylog.errors import NotFound
-from query.pages import CONTENT_SECURITY_POLICY, WEB_DIR, load_web_files, register_pages
+from common.errors import NotFound
+from query.http.pages import CONTENT_SECURITY_POLICY, WEB_DIR, load_web_files, register_pages
 
 
 @pytest.fixture()

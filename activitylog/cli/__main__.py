@@ -1,0 +1,5 @@
+"""`python -m activitylog.cli`: the console script without installing it."""
+
+from activitylog.cli import console
+
+console()

@@ -1,0 +1,45 @@
+"""`activitylog migrate|serve|worker|api|demo`: the long-running processes and the demo."""
+
+from __future__ import annotations
+
+import typer
+
+from activitylog import runtime
+from activitylog.demo import run_demo
+from common.settings import Settings
+from schemas.migrate import migrated_store
+
+
+def migrate(ctx: typer.Context) -> None:
+    """Apply pending ClickHouse migrations and the retention TTL (idempotent)."""
+    settings: Settings = ctx.obj
+    store = migrated_store(settings)
+    try:
+        typer.echo(f"{store.location.describe()}: schema up to date")
+    finally:
+        store.close()
+
+
+def serve(ctx: typer.Context) -> None:
+    """Worker + API + web page in one process (embedded mode)."""
+    _run_loop(ctx.obj, worker=True, api=True)
+
+
+def worker(ctx: typer.Context) -> None:
+    """The Faust worker alone (server mode: several share the topics' partitions)."""
+    _run_loop(ctx.obj, worker=True, api=False)
+
+
+def api(ctx: typer.Context) -> None:
+    """The HTTP API and web page alone (server mode)."""
+    _run_loop(ctx.obj, worker=False, api=True)
+
+
+def _run_loop(settings: Settings, *, worker: bool, api: bool) -> None:
+    """Run `serve`/`worker`/`api` on uvloop when it is installed (`runtime.run_event_loop`)."""
+    runtime.run_event_loop(runtime.run(settings, worker=worker, api=api))
+
+
+def demo(ctx: typer.Context) -> None:
+    """The whole path end to end: Kafka, serve, a sample month, a CSV export."""
+    run_demo(ctx.obj)

@@ -1,0 +1,269 @@
+"""The ClickHouse store: URL parsing and one client API for both modes.
+
+Two modes share this code path (docs/contracts.md, Storage modes): *embedded* (`chdb://PATH`, the
+real engine in-process through clickhouse-connect's chDB backend) and
+*server* (`http(s)://user:pass@host:port/db`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from common.errors import ConfigError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "activitylog"
+MIGRATIONS_TABLE = "schema_migrations"
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where the activity table lives, parsed from `ACTIVITYLOG_CLICKHOUSE_URL`."""
+
+    mode: Literal["embedded", "server"]
+    path: Path | None = None
+    host: str = ""
+    port: int = 0
+    username: str = "default"
+    password: str = ""
+    database: str = "default"
+    secure: bool = False
+
+    def describe(self) -> str:
+        """A human description without the password."""
+        if self.mode == "embedded":
+            return f"embedded ClickHouse (chDB) at {self.path}"
+        scheme = "https" if self.secure else "http"
+        return f"ClickHouse server {scheme}://{self.host}:{self.port}/{self.database}"
+
+
+def parse_clickhouse_url(url: str) -> StoreLocation:
+    """Parse `chdb://PATH` or `http(s)://user:pass@host:port/db`.
+
+    We parse `chdb://` ourselves: clickhouse-connect's DSN parser reads
+    `chdb://./x/y` as host `.` and database `x/y` (docs/contracts.md, Configuration, CLI and HTTP).
+    """
+    name = "ACTIVITYLOG_CLICKHOUSE_URL"
+    if url.startswith("chdb://"):
+        raw = url[len("chdb://") :]
+        if not raw:
+            raise ConfigError(name, "chdb:// needs a directory path, e.g. chdb://./data/ch")
+        return StoreLocation(mode="embedded", path=Path(raw))
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(
+            name, f"unsupported scheme {parts.scheme!r}: use chdb://PATH or http(s)://host:port/db"
+        )
+    if not parts.hostname:
+        raise ConfigError(name, "the URL names no host")
+    try:
+        port = parts.port or (8443 if parts.scheme == "https" else 8123)
+    except ValueError:
+        raise ConfigError(name, "the port is not a number in 1..65535") from None
+    database = parts.path.strip("/") or "default"
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", database):
+        raise ConfigError(name, f"database name {database!r} is not a plain identifier")
+    return StoreLocation(
+        mode="server",
+        host=parts.hostname,
+        port=port,
+        username=unquote(parts.username) if parts.username else "default",
+        password=unquote(parts.password) if parts.password else "",
+        database=database,
+        secure=parts.scheme == "https",
+    )
+
+
+class Store:
+    """A ClickHouse client guarded by a lock (a client handle is not thread-safe).
+
+    Open one `Store` per concern (the worker's writer, the API's reader):
+    chDB lets several clients of one process share the engine.
+    """
+
+    def __init__(self, client: Any, location: StoreLocation) -> None:
+        self._client = client
+        self.location = location
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        cluster: str | None = None,
+        verify: bool = True,
+        ca_cert: Path | None = None,
+    ) -> Store:
+        """Connect, creating the embedded directory. Migrations are `schemas.migrate`'s job."""
+        location = parse_clickhouse_url(url)
+        if cluster and location.mode == "embedded":
+            raise ConfigError(
+                "ACTIVITYLOG_CLICKHOUSE_CLUSTER", "needs a ClickHouse server URL, not chdb://"
+            )
+        client = _connect(location, cluster=cluster, verify=verify, ca_cert=ca_cert)
+        return cls(client, location)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """`open` with everything the settings say about the store."""
+        return cls.open(
+            settings.clickhouse_url,
+            cluster=settings.clickhouse_cluster,
+            verify=settings.clickhouse_verify,
+            ca_cert=settings.clickhouse_ca_cert,
+        )
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        with self._lock, _store_errors(self.location):
+            return self._client.command(sql, parameters=parameters)
+
+    def query_rows(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        with self._lock, _store_errors(self.location):
+            return list(self._client.query(sql, parameters=parameters).result_rows)
+
+    def query_dicts(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        with self._lock, _store_errors(self.location):
+            result = self._client.query(sql, parameters=parameters)
+            names = result.column_names
+            return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+    def query_formatted(self, sql: str, parameters: dict[str, Any], fmt: str) -> bytes:
+        """One query's result formatted by the store itself (`FORMAT fmt`), as bytes."""
+        with self._lock, _store_errors(self.location):
+            return bytes(self._client.raw_query(sql, parameters=parameters, fmt=fmt))
+
+    def query_arrow(self, sql: str, parameters: dict[str, Any]) -> Any:
+        """One query's result as a pyarrow Table."""
+        with self._lock, _store_errors(self.location):
+            return self._client.query_arrow(sql, parameters=parameters)
+
+    def insert_columns(
+        self, table: str, columns: Sequence[Sequence[Any]], column_names: Sequence[str]
+    ) -> None:
+        """One columnar insert; the batch is durable in the store when this returns."""
+        with self._lock, _store_errors(self.location):
+            self._client.insert(
+                table, list(columns), column_names=list(column_names), column_oriented=True
+            )
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.command("SELECT 1") == 1)
+        except StoreUnavailable:
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._client.close()
+            except Exception:  # closing must never mask the real outcome
+                log.debug("closing the ClickHouse client failed", exc_info=True)
+
+
+def _connect(
+    location: StoreLocation,
+    *,
+    cluster: str | None = None,
+    verify: bool = True,
+    ca_cert: Path | None = None,
+) -> Any:
+    import clickhouse_connect
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    try:
+        if location.mode == "embedded":
+            assert location.path is not None
+            location.path.mkdir(parents=True, exist_ok=True)
+            path = str(location.path.resolve())
+            boot = clickhouse_connect.get_client(interface="chdb", path=path)
+            boot.command(f"CREATE DATABASE IF NOT EXISTS {EMBEDDED_DATABASE}")
+            boot.close()
+            return clickhouse_connect.get_client(
+                interface="chdb", path=path, database=EMBEDDED_DATABASE
+            )
+        tls: dict[str, Any] = {}
+        if location.secure:
+            tls["verify"] = verify
+            if ca_cert is not None:
+                tls["ca_cert"] = str(ca_cert)
+        # On a cluster an insert into the Distributed table returns only once the
+        # shards have the rows, so offsets are never committed ahead of them.
+        settings = {"insert_distributed_sync": 1} if cluster else {}
+        return clickhouse_connect.get_client(
+            interface="https" if location.secure else "http",
+            host=location.host,
+            port=location.port,
+            username=location.username,
+            password=location.password,
+            database=location.database,
+            connect_timeout=5,
+            send_receive_timeout=120,
+            settings=settings,
+            **tls,
+        )
+    except (ClickHouseError, OSError) as exc:
+        message = _short_reason(exc)
+        if location.mode == "embedded" and "EmbeddedServer" in message:
+            message = (
+                f"{location.path} is already open in another process "
+                "(is `activitylog serve` running? chDB allows one process per data directory)"
+            )
+        raise StoreUnavailable(f"cannot open {location.describe()}: {message}") from exc
+
+
+_CH_CODE = re.compile(r"Code: (\d+)\.")
+_CH_NAME = re.compile(r"\(([A-Z_]+)\)")
+
+
+@contextmanager
+def _store_errors(location: StoreLocation) -> Iterator[None]:
+    """Turn client errors into StoreUnavailable, keeping ClickHouse's code and name."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    try:
+        yield
+    except (ClickHouseError, OSError) as exc:
+        text = str(exc)
+        code = _CH_CODE.search(text)
+        name = _CH_NAME.search(text)
+        raise StoreUnavailable(
+            f"{location.describe()}: {_short_reason(exc)}",
+            ch_code=int(code.group(1)) if code else None,
+            ch_name=name.group(1) if name else None,
+        ) from exc
+
+
+_NETWORK_REASONS = (
+    ("Connection refused", "connection refused"),
+    ("Name or service not known", "unknown host"),
+    ("timed out", "timed out"),
+    ("CERTIFICATE_VERIFY_FAILED", "TLS certificate verification failed"),
+    ("Authentication failed", "authentication failed (check the user and password)"),
+)
+
+
+def _short_reason(exc: BaseException) -> str:
+    """One readable line: the network cause when there is one, else the first line."""
+    text = str(exc).strip()
+    for needle, reason in _NETWORK_REASONS:
+        if needle in text:
+            return reason
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:500]

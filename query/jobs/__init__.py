@@ -1,0 +1,1 @@
+"""Export jobs: long exports run in the background, written to files, resumable downloads."""

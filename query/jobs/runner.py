@@ -1,0 +1,411 @@
+"""The background runner of export jobs: one job at a time, streamed to disk, resumable.
+
+Why a runner of its own: a multi-year export can take minutes, longer than
+an HTTP request should live. The runner writes the export to a temp name
+under `ACTIVITYLOG_EXPORT_DIR` and renames it when complete, records
+progress in the store at least once a second, seals the finished file with
+the export ledger (its manifest) and records a failure or a cancel there
+too. It reads through a `Store` of its own, so the page and the worker
+never wait for a job. At start-up it restarts the jobs a previous process
+left queued or running (a closed range gives the same bytes again) and
+removes files past their retention.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+from common.errors import ActivityLogError
+from common.settings import Settings
+from common.store import Store
+from query.exports.formats import export_bytes
+from query.exports.parquet import ROW_GROUP_ROWS
+from query.jobs.model import (
+    ACTIVE_STATES,
+    ALL_PARTNERS,
+    CANCELLED,
+    DELETED,
+    DONE,
+    EXPIRED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    Job,
+    JobRequest,
+    JobTable,
+    new_job,
+    retention_deadline,
+)
+from query.manifests.ledger import ExportLedger
+from query.manifests.manifest import ExportFacts, ExportRequestInfo, ExportTap, export_request_info
+from query.reads.activity import RecordChunks, count_activity
+
+log = logging.getLogger(__name__)
+
+# Progress goes to the store at most this often (and on every state change);
+# a status request in this process sees the live count in between.
+PERSIST_EVERY: Final = 0.5
+SWEEP_EVERY: Final = 60.0
+PART_SUFFIX: Final = ".part"
+
+
+def request_info(job: Job) -> ExportRequestInfo:
+    """What a job asked for, as its manifest records it (the job id is the export id)."""
+    req = job.request
+    return export_request_info(req.activity_filter(job.scope), req.format, req.lang, job.created_by)
+
+
+class _Interrupted(Exception):
+    """The runner is stopping: leave the job queued for the next start."""
+
+
+class _Cancelled(Exception):
+    """The job was cancelled by its owner."""
+
+
+def rows_so_far(tap: ExportTap, chunks: int) -> int:
+    """Rows written so far, for progress only (the exact count comes from the facts).
+
+    The tap's complete records for csv and jsonl; row groups times their size
+    for Parquet, whose row count is known only from the footer at the end.
+    """
+    if tap.fmt == "parquet":
+        return chunks * ROW_GROUP_ROWS
+    return tap.rows_so_far
+
+
+class ExportJobRunner:
+    """Runs export jobs in a background thread and answers for their state."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        ledger: ExportLedger | None = None,
+        open_reader: Callable[[], Store] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.table = JobTable(store)
+        self.ledger = ledger
+        self.directory = settings.export_path
+        self._open_reader = open_reader or (lambda: Store.from_settings(settings))
+        self._now = now
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._live: dict[str, Job] = {}
+        self._cancel: set[str] = set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- life cycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Restart jobs left queued or running, sweep expired files, start the threads."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_parts()
+        for job in self.table.in_states(ACTIVE_STATES):
+            if job.state == RUNNING:
+                log.info("restarting export job %s (interrupted while running)", job.job_id)
+                job = self._save(job.advance(self._now(), state=QUEUED, rows_written=0))
+            self._queue.put(job.job_id)
+        self.sweep()
+        for target, name in ((self._work, "export-jobs"), (self._sweeper, "export-sweeper")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def interrupt(self) -> None:
+        """Ask the threads to stop (returns at once); the job in flight stops at its next chunk."""
+        self._stopping.set()
+        self._queue.put(None)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the threads; a job in flight stays queued and restarts at the next start."""
+        self.interrupt()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    # -- requests -----------------------------------------------------------------
+
+    def submit(
+        self, job_id: str, partner_id: str | None, created_by: str, request: JobRequest
+    ) -> Job:
+        """Record a new queued job and hand it to the worker thread."""
+        job = self.create(job_id, partner_id, created_by, request)
+        self._queue.put(job.job_id)
+        return job
+
+    def create(
+        self, job_id: str, partner_id: str | None, created_by: str, request: JobRequest
+    ) -> Job:
+        """Record a new queued job without queueing it (for `run` in the calling thread)."""
+        return self._save(new_job(job_id, partner_id, created_by, request, self._now()))
+
+    def handed_over(self, job: Job) -> Job:
+        """Record that a finished job's file was moved away (the CLI took it): no download."""
+        return self._save(job.advance(self._now(), state=DELETED))
+
+    def active_count(self, partner_id: str | None) -> int:
+        """Jobs queued or running for `partner_id` (None: those of every-partner keys)."""
+        scope = ALL_PARTNERS if partner_id is None else partner_id
+        return sum(1 for job in self.table.in_states(ACTIVE_STATES) if job.partner_id == scope)
+
+    def get(self, job_id: str) -> Job | None:
+        """The job's latest state: live in this process while it runs, else as stored."""
+        with self._lock:
+            live = self._live.get(job_id)
+        if live is not None:
+            return live
+        stored = self.table.get(job_id)
+        return None if stored is None else self._retained(stored)
+
+    def _retained(self, job: Job) -> Job:
+        """A finished job with its expiry from the retention configured now.
+
+        The retention is this process's setting, not the one in force when the
+        job ended: shortening it takes effect for files already on disk.
+        """
+        if job.state != DONE or job.finished_at is None:
+            return job
+        hours = self.settings.export_retention_hours
+        return replace(job, expires_at=retention_deadline(job.finished_at, hours))
+
+    def cancel(self, job: Job) -> Job:
+        """Cancel a queued or running job, or delete a finished job's file."""
+        if job.state in ACTIVE_STATES:
+            with self._lock:
+                self._cancel.add(job.job_id)
+                running = job.job_id in self._live
+            if not running:  # queued: cancel it here; the worker skips it when it comes up
+                return self._finish_cancelled(job, job.rows_written, forget=False)
+            return self._wait_final(job.job_id) or job
+        if job.state == DONE:
+            self.file_path(job).unlink(missing_ok=True)
+            return self._save(job.advance(self._now(), state=DELETED))
+        return job
+
+    def file_path(self, job: Job) -> Path:
+        return self.directory / job.file_name
+
+    def sweep(self) -> int:
+        """Remove finished files past their retention; returns how many jobs expired."""
+        now = self._now()
+        expired = 0
+        for stored in self.table.in_states(frozenset({DONE})):
+            job = self._retained(stored)
+            if job.expires_at is not None and job.expires_at <= now:
+                self.file_path(job).unlink(missing_ok=True)
+                self._save(job.advance(now, state=EXPIRED))
+                expired += 1
+        return expired
+
+    # -- the work -----------------------------------------------------------------
+
+    def run(self, job: Job, *, progress: Callable[[Job], None] | None = None) -> Job:
+        """Run one job to its end in the calling thread (the CLI's in-process path)."""
+        return self._run(job, progress)
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            job_id = self._queue.get()
+            if job_id is None:
+                return
+            job = self.table.get(job_id)
+            if job is None or job.state not in ACTIVE_STATES:
+                continue
+            with self._lock:  # claim it, unless a cancel came first
+                if job_id in self._cancel:
+                    self._cancel.discard(job_id)
+                    continue
+                self._live[job_id] = job
+            try:
+                self._run(job, None)
+            except Exception:  # a bug must not kill the worker thread: log, keep serving
+                log.exception("export job %s failed unexpectedly", job_id)
+                with contextlib.suppress(Exception):
+                    reason = "internal error; the server log has the details"
+                    self._finish_failed(self._latest(job), reason)
+
+    def _sweeper(self) -> None:
+        interval = min(SWEEP_EVERY, max(0.5, self.settings.export_retention_hours * 3600 / 4))
+        while not self._stopping.wait(interval):
+            try:
+                self.sweep()
+            except ActivityLogError as exc:
+                log.warning("sweeping expired exports failed: %s", exc.message)
+
+    def _run(self, job: Job, progress: Callable[[Job], None] | None) -> Job:
+        now = self._now()
+        job = job.advance(now, state=RUNNING, rows_written=0, bytes_written=0, error="")
+        self._publish(job, persist=True)
+        part = self.directory / (job.file_name + PART_SUFFIX)
+        reader: Store | None = None
+        try:
+            reader = self._open_reader()
+            flt = job.request.activity_filter(job.scope)
+            job = job.advance(self._now(), rows_total=count_activity(reader, flt))
+            self._publish(job, persist=True)
+            chunks = export_bytes(reader, flt, job.request.format, job.request.lang)
+            job, facts = self._write(job, chunks, part, progress)
+            final = self.file_path(job)
+            part.replace(final)
+            finished = self._now()
+            job = job.advance(
+                finished,
+                state=DONE,
+                finished_at=finished,
+                expires_at=retention_deadline(finished, self.settings.export_retention_hours),
+            )
+            if self.ledger is not None:
+                self.ledger.seal(job.job_id, request_info(job), facts)
+            self._publish(job, persist=True, done=True)
+            log.info(
+                "export job %s done: %s rows, %s bytes",
+                job.job_id,
+                job.rows_written,
+                job.bytes_written,
+            )
+        except _Interrupted:
+            job = self._latest(job)
+            job = job.advance(self._now(), state=QUEUED, rows_written=0, bytes_written=0)
+            self._publish(job, persist=True, done=True)
+            log.info(
+                "export job %s interrupted by shutdown; restarts at the next start", job.job_id
+            )
+        except _Cancelled:
+            job = self._latest(job)
+            job = self._finish_cancelled(job, job.rows_written)
+        except ActivityLogError as exc:
+            job = self._latest(job)
+            job = self._finish_failed(job, exc.message)
+        except OSError as exc:
+            job = self._latest(job)
+            job = self._finish_failed(job, f"cannot write the export file: {exc.strerror or exc}")
+        finally:
+            part.unlink(missing_ok=True)
+            if reader is not None:
+                reader.close()
+        if progress is not None:
+            progress(job)
+        return job
+
+    def _write(
+        self, job: Job, chunks: Iterator[bytes], part: Path, progress: Callable[[Job], None] | None
+    ) -> tuple[Job, ExportFacts]:
+        """Stream the export's bytes to `part`, publishing progress as they go.
+
+        The ledger's tap sees exactly the bytes written, so the job's manifest
+        is computed the same way as a direct download's.
+        """
+        tap = ExportTap(job.request.format)
+        counted = chunks if isinstance(chunks, RecordChunks) else None
+        written = count = 0
+        last_persist = time.monotonic()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with part.open("wb") as out:
+            try:
+                for chunk in chunks:
+                    self._check(job.job_id)
+                    out.write(chunk)
+                    tap.update(chunk, counted.records if counted is not None else None)
+                    written += len(chunk)
+                    count += 1
+                    rows = rows_so_far(tap, count)
+                    if job.rows_total:
+                        rows = min(rows, job.rows_total)
+                    job = job.advance(self._now(), rows_written=rows, bytes_written=written)
+                    due = time.monotonic() - last_persist >= PERSIST_EVERY
+                    self._publish(job, persist=due)
+                    if due:
+                        last_persist = time.monotonic()
+                    if progress is not None:
+                        progress(job)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()  # ends the store's stream now, not at garbage collection
+            out.flush()
+            with contextlib.suppress(OSError):
+                os.fsync(out.fileno())
+        self._check(job.job_id)
+        facts = tap.facts()
+        job = job.advance(
+            self._now(), rows_written=facts.rows, bytes_written=written, sha256=facts.sha256
+        )
+        return job, facts
+
+    def _latest(self, job: Job) -> Job:
+        """The job as last published (its progress when a chunk loop broke off)."""
+        with self._lock:
+            return self._live.get(job.job_id, job)
+
+    def _check(self, job_id: str) -> None:
+        if self._stopping.is_set():
+            raise _Interrupted
+        with self._lock:
+            if job_id in self._cancel:
+                raise _Cancelled
+
+    def _finish_cancelled(self, job: Job, rows: int, *, forget: bool = True) -> Job:
+        if forget:
+            with self._lock:
+                self._cancel.discard(job.job_id)
+        now = self._now()
+        job = job.advance(now, state=CANCELLED, finished_at=now, error="cancelled on request")
+        self._publish(job, persist=True, done=True)
+        if self.ledger is not None:
+            info = request_info(job)
+            self.ledger.fail(job.job_id, info, rows, "cancelled on request", cancelled=True)
+        log.info("export job %s cancelled after %s rows", job.job_id, rows)
+        return job
+
+    def _finish_failed(self, job: Job, reason: str) -> Job:
+        now = self._now()
+        job = job.advance(now, state=FAILED, finished_at=now, error=reason)
+        self._publish(job, persist=True, done=True)
+        if self.ledger is not None:
+            self.ledger.fail(job.job_id, request_info(job), job.rows_written, reason)
+        log.warning("export job %s failed: %s", job.job_id, reason)
+        return job
+
+    def _wait_final(self, job_id: str, timeout: float = 10.0) -> Job | None:
+        """After a cancel of a running job: its state once the worker has stopped it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                running = job_id in self._live
+            if not running:
+                break
+            time.sleep(0.02)
+        return self.table.get(job_id)
+
+    def _publish(self, job: Job, *, persist: bool, done: bool = False) -> None:
+        if persist:
+            self._save(job)
+        with self._lock:
+            if done:
+                self._live.pop(job.job_id, None)
+            else:
+                self._live[job.job_id] = job
+
+    def _save(self, job: Job) -> Job:
+        self.table.save(job)
+        return job
+
+    def _remove_stale_parts(self) -> None:
+        """Temp files of a process that died mid-job: their jobs restart from the start."""
+        for path in self.directory.glob(f"*{PART_SUFFIX}"):
+            path.unlink(missing_ok=True)

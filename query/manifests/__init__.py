@@ -1,0 +1,1 @@
+"""Export manifests: facts computed from the bytes, signing, the chain, the ledger, the audit."""

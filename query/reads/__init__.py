@@ -1,0 +1,1 @@
+"""Reads of the activity table: filtered pages, one record, lifecycles, subscriptions."""

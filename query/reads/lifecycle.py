@@ -1,0 +1,149 @@
+"""What the expanded row adds to one record: its lifecycle and its before/after changes.
+
+* Lifecycle: the events of the same partner that share the record's
+  `correlation_id` (an order placed, then completed or failed; an action
+  `in_progress`, then resolved), oldest first, each with its time and
+  status. One bounded, parameterized query: the partner and a time window
+  around the record (the table's own key, so it reads a few granules), at
+  most `MAX_STEPS` steps.
+* Changes: a `details` value with `old` and `new` objects becomes the list
+  of fields that changed, nested objects flattened to their paths, added and
+  removed keys marked, unchanged fields left out (`diff_changes`, pure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from common.store import Store
+from query.reads.activity import iso_utc
+from schemas.activity import ACTIVITY_TABLE
+
+MAX_STEPS: Final = 50
+# A lifecycle is looked for this long before and after the record: orders and
+# actions resolve in hours or days; the window keeps the read on the table key.
+LIFECYCLE_WINDOW: Final = timedelta(days=31)
+MAX_CHANGES: Final = 200
+MAX_DEPTH: Final = 8
+
+STEP_COLUMNS: Final = (
+    "event_id",
+    "occurred_at",
+    "kind",
+    "action",
+    "action_text",
+    "status",
+    "status_text",
+    "partner_user",
+    "order_id",
+)
+
+_MISSING: Final = object()
+
+
+def diff_changes(details: Any) -> list[dict[str, Any]] | None:
+    """The fields that differ between `details.old` and `details.new`; None when there is no pair.
+
+    Each change is `{"field": "a.b", "path": ["a", "b"], "change": "changed" | "added" |
+    "removed", "old": ..., "new": ...}` (`old` left out for an added field, `new`
+    for a removed one). Objects are compared key by key down to `MAX_DEPTH`;
+    lists and other values as a whole. At most `MAX_CHANGES` changes, in the
+    order the keys appear (old's first, then keys only new has).
+    """
+    if not isinstance(details, Mapping):
+        return None
+    old, new = details.get("old"), details.get("new")
+    if not isinstance(old, Mapping) and not isinstance(new, Mapping):
+        return None
+    if not (isinstance(old, Mapping) or old is None) or not (
+        isinstance(new, Mapping) or new is None
+    ):
+        return None  # one side is not an object: nothing to compare field by field
+    changes: list[dict[str, Any]] = []
+    _walk(old or {}, new or {}, [], changes)
+    return changes
+
+
+def _walk(
+    old: Mapping[str, Any], new: Mapping[str, Any], path: list[str], out: list[dict[str, Any]]
+) -> None:
+    for key in dict.fromkeys([*old, *new]):
+        if len(out) >= MAX_CHANGES:
+            return
+        before = old.get(key, _MISSING)
+        after = new.get(key, _MISSING)
+        here = [*path, str(key)]
+        if isinstance(before, Mapping) and isinstance(after, Mapping) and len(here) < MAX_DEPTH:
+            _walk(before, after, here, out)
+            continue
+        if before is _MISSING:
+            out.append(_change(here, "added", new=after))
+        elif after is _MISSING:
+            out.append(_change(here, "removed", old=before))
+        elif not _same(before, after):
+            out.append(_change(here, "changed", old=before, new=after))
+
+
+def _same(a: Any, b: Any) -> bool:
+    # JSON sees `1` and `true` as different values; Python's == does not.
+    return type(a) is type(b) and a == b
+
+
+def _change(path: list[str], kind: str, old: Any = _MISSING, new: Any = _MISSING) -> dict[str, Any]:
+    change: dict[str, Any] = {"field": ".".join(path), "path": path, "change": kind}
+    if old is not _MISSING:
+        change["old"] = old
+    if new is not _MISSING:
+        change["new"] = new
+    return change
+
+
+def lifecycle(store: Store, item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The record's lifecycle (`correlation_id`, `steps` oldest first, `truncated`), or None.
+
+    Only the record's own partner is read, so the steps are rows its reader
+    may already see; the record itself is one of the steps (`current`).
+    """
+    correlation_id = item.get("correlation_id")
+    occurred_at = item.get("occurred_at")
+    if not correlation_id or not isinstance(occurred_at, str):
+        return None
+    at = datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))
+    sql = (
+        f"SELECT {', '.join(STEP_COLUMNS)} FROM {ACTIVITY_TABLE} FINAL "  # noqa: S608
+        "WHERE partner_id = {partner_id:String} "
+        "AND occurred_at >= {start:DateTime64(3, 'UTC')} "
+        "AND occurred_at < {end:DateTime64(3, 'UTC')} "
+        "AND correlation_id = {correlation_id:String} "
+        f"ORDER BY occurred_at, event_id LIMIT {MAX_STEPS + 1}"
+    )
+    rows = store.query_dicts(
+        sql,
+        {
+            "partner_id": item["partner_id"],
+            "start": at - LIFECYCLE_WINDOW,
+            "end": at + LIFECYCLE_WINDOW,
+            "correlation_id": correlation_id,
+        },
+    )
+    return lifecycle_steps(str(correlation_id), rows, str(item.get("event_id")))
+
+
+def lifecycle_steps(
+    correlation_id: str, rows: list[dict[str, Any]], current: str
+) -> dict[str, Any]:
+    """Rows (oldest first, up to `MAX_STEPS` + 1) as the API's `lifecycle` value."""
+    steps = []
+    for row in rows[:MAX_STEPS]:
+        step = {name: row[name] for name in STEP_COLUMNS}
+        if isinstance(step["occurred_at"], datetime):
+            step["occurred_at"] = iso_utc(step["occurred_at"])
+        step["current"] = row["event_id"] == current
+        steps.append(step)
+    return {
+        "correlation_id": correlation_id,
+        "steps": steps,
+        "truncated": len(rows) > MAX_STEPS,
+    }

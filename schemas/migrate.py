@@ -1,0 +1,106 @@
+"""Versioned migrations of the store: applied once each, in order, and the retention TTL.
+
+The DDL lives in `schemas/migrations/*.sql`; `schemas.ddl` renders each statement for a
+single server or a cluster. Every process that writes or reads opens its store through
+`open_migrated` or `migrated_store`, so the tables exist before the first query.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+from pathlib import Path
+
+from common.settings import Settings
+from common.store import MIGRATIONS_TABLE, Store
+from schemas import ddl
+
+log = logging.getLogger(__name__)
+
+
+def open_migrated(
+    url: str,
+    *,
+    cluster: str | None = None,
+    retention_days: int = 0,
+    verify: bool = True,
+    ca_cert: Path | None = None,
+) -> Store:
+    """Open the store and bring its tables and retention up to date."""
+    store = Store.open(url, cluster=cluster, verify=verify, ca_cert=ca_cert)
+    apply_migrations(store, cluster=cluster)
+    apply_retention(store, retention_days, cluster=cluster)
+    return store
+
+
+def migrated_store(settings: Settings) -> Store:
+    """`open_migrated` with everything the settings say about the store."""
+    return open_migrated(
+        settings.clickhouse_url,
+        cluster=settings.clickhouse_cluster,
+        retention_days=settings.retention_days,
+        verify=settings.clickhouse_verify,
+        ca_cert=settings.clickhouse_ca_cert,
+    )
+
+
+def migration_files() -> list[tuple[str, str]]:
+    """The versioned migrations shipped in `schemas/migrations`, in order: (version, sql)."""
+    root = importlib.resources.files("schemas") / "migrations"
+    files = sorted((p for p in root.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
+    return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
+
+
+def apply_migrations(store: Store, *, cluster: str | None = None) -> list[str]:
+    """Apply pending migrations once each, in order; returns the versions applied.
+
+    Idempotent: each migration's DDL uses IF NOT EXISTS, and applied versions
+    are recorded, so two processes racing at start-up both end up correct.
+    With `cluster`, each statement runs in its replicated/distributed form
+    (`schemas.ddl.render`).
+    """
+    store.command(
+        f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+        "(version String, applied_at DateTime64(3, 'UTC')) "
+        "ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    versions = f"SELECT version FROM {MIGRATIONS_TABLE} FINAL"  # noqa: S608 - our constant
+    done = {row[0] for row in store.query_rows(versions)}
+    applied: list[str] = []
+    for version, sql in migration_files():
+        if version in done:
+            continue
+        for statement in _statements(sql):
+            for rendered in ddl.render(statement, cluster):
+                store.command(rendered)
+        record = f"INSERT INTO {MIGRATIONS_TABLE} VALUES ({{v:String}}, now64(3))"  # noqa: S608
+        store.command(record, parameters={"v": version})
+        applied.append(version)
+        log.info("applied migration %s", version)
+    return applied
+
+
+def apply_retention(store: Store, days: int, *, cluster: str | None = None) -> None:
+    """Make the table's TTL match `ACTIVITYLOG_RETENTION_DAYS` (0 = keep everything).
+
+    Changed only when it differs, since a TTL change rewrites data parts.
+    """
+    table = ddl.data_table(cluster)
+    rows = store.query_rows(
+        "SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
+        "AND name = {t:String}",
+        {"t": table},
+    )
+    current = rows[0][0] if rows else ""
+    has_ttl = " TTL " in current
+    if days > 0 and f"toIntervalDay({days})" in current:
+        return
+    if days == 0 and not has_ttl:
+        return
+    store.command(ddl.retention_statement(days, cluster))
+    log.info("retention set to %s", f"{days} days" if days else "keep everything")
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
