@@ -11,13 +11,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from common.errors import ConfigError
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_CLICKHOUSE_URL = "chdb://./.activitylog/clickhouse"
 DEFAULT_KAFKA_VERSION = "4.1.1"
+# The partner of an API key that reads every partner (`KEY=*` in ACTIVITYLOG_API_KEYS); an
+# export made with such a key is recorded, chained and audited under this partner id.
+ALL_PARTNERS: Final = "*"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 

@@ -21,19 +21,13 @@ from common.settings import Settings
 from common.store import Store
 from query.exports.formats import check_export, export_bytes
 from query.filters import ActivityFilter
+from query.headers import EXPORT_ID_HEADER, ROWS_HEADER, USER_HEADER
 from query.manifests.audit import ExportAudit
 from query.manifests.ledger import ExportLedger
-from query.manifests.manifest import (
-    EXPORT_ID_HEADER,
-    USER_HEADER,
-    export_request_info,
-    new_export_id,
-)
+from query.manifests.manifest import export_request_info, new_export_id
 from query.ranges import TimeRange, resolve_range
 from query.reads.activity import Page, count_activity, list_activity
 
-# The API tells a client how many rows an export holds (for its progress bar).
-ROWS_HEADER = "X-Activity-Rows"
 # A direct CLI export publishes its `export.create` before exiting: how long closing may
 # wait in all (then the record is logged lost).
 CLI_AUDIT_CLOSE_SECONDS = 5.0

@@ -21,10 +21,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common.errors import ActivityLogError, NotFound, StoreUnavailable, Unauthorized
-from common.settings import Settings
+from common.settings import ALL_PARTNERS, Settings
 from common.store import Store
 from query.exports.formats import EXPORT_FORMATS, EXPORT_MEDIA_TYPES, check_export, export_bytes
 from query.filters import ActivityFilter
+from query.headers import ROWS_HEADER
 from query.http.jobs import jobs_router
 from query.http.limits import ApiLimits, RequestLimits, check_export_range
 from query.http.manifests import SealedStreamingResponse, caller_identity, manifest_router
@@ -46,7 +47,6 @@ from query.reads.subscriptions import customer_subscriptions
 
 log = logging.getLogger(__name__)
 
-ALL_PARTNERS = "*"
 _STATUS = {
     "bad_request": 400,
     "invalid_event": 400,
@@ -228,7 +228,7 @@ def create_api(
             media_type=EXPORT_MEDIA_TYPES[format],
             headers={
                 "Content-Disposition": f'attachment; filename="{filename}"',
-                "X-Activity-Rows": str(rows),
+                ROWS_HEADER: str(rows),
             },
         )
 

@@ -28,10 +28,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from common.errors import ActivityLogError, BadQuery, NotFound
 from query.exports.formats import EXPORT_MEDIA_TYPES
+from query.headers import EXPORT_ID_HEADER, ROWS_HEADER
 from query.http.range import RangeNotSatisfiable, etag_for, if_range_matches, parse_range
 from query.jobs.model import ACTIVE_STATES, DONE, Job, job_request, status_body
 from query.jobs.runner import ExportJobRunner
-from query.manifests.manifest import EXPORT_ID_HEADER, is_export_id, new_export_id
+from query.manifests.manifest import is_export_id, new_export_id
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def jobs_router(
             "ETag": etag,
             "Content-Disposition": f'attachment; filename="{job.file_name}"',
             EXPORT_ID_HEADER: job.job_id,
-            "X-Activity-Rows": str(job.rows_written),
+            ROWS_HEADER: str(job.rows_written),
         }
         media_type = EXPORT_MEDIA_TYPES[job.request.format]
         wanted = None

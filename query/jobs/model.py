@@ -20,6 +20,7 @@ from typing import Any, Final
 import orjson
 
 from common.errors import BadQuery
+from common.settings import ALL_PARTNERS
 from common.store import Store
 from query.exports.formats import check_export
 from query.filters import ActivityFilter
@@ -27,7 +28,6 @@ from query.ranges import TimeRange, resolve_range
 from query.reads.activity import iso_utc
 
 JOBS_TABLE: Final = "export_jobs"
-ALL_PARTNERS: Final = "*"
 
 QUEUED: Final = "queued"
 RUNNING: Final = "running"

@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Final
 
 from common.errors import ActivityLogError
-from common.settings import Settings
+from common.settings import ALL_PARTNERS, Settings
 from common.store import Store
 from query.exports.formats import export_bytes
 from query.exports.parquet import ROW_GROUP_ROWS
 from query.jobs.model import (
     ACTIVE_STATES,
-    ALL_PARTNERS,
     CANCELLED,
     DELETED,
     DONE,

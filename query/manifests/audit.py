@@ -37,7 +37,8 @@ import orjson
 from prometheus_client import Counter
 
 from common.errors import InvalidEvent
-from query.manifests.manifest import ALL_PARTNERS, ExportRequestInfo, iso_ms
+from common.settings import ALL_PARTNERS
+from query.manifests.manifest import ExportRequestInfo, iso_ms
 from schemas.events import Scope
 from schemas.topics import PARTNER_ACTIONS_TOPIC
 

@@ -33,6 +33,7 @@ from typing import Any, Final, Protocol
 
 import numpy as np
 
+from common.settings import ALL_PARTNERS
 from query.exports.csv import header_row
 from query.exports.parquet import PARQUET_SELECT
 from query.reads.activity import RECORD_COLUMNS
@@ -66,15 +67,7 @@ MISMATCHES: Final = (
     "signature",
     "chain",
 )
-# The partner id of an export made with an all-partners key: its own chain.
-ALL_PARTNERS: Final = "*"
 READ_CHUNK = 1 << 20
-
-
-# A direct download names its export id in this response header (docs/contracts.md).
-EXPORT_ID_HEADER: Final = "X-Activitylog-Export-Id"
-# Who, in the portal, asked (the portal's own signed-in user); recorded, not trusted further.
-USER_HEADER: Final = "X-Activitylog-User"
 
 
 @dataclass(frozen=True)
