@@ -40,9 +40,10 @@ from query.ranges import resolve_range
 from query.reads.activity import count_activity
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from schemas.migrate import open_migrated
+from tests.fixtures.events import partner_events
+from tests.fixtures.kafka import send_records
 from tests.fixtures.serve import ServeProcess, wait_until
 from tests.integration.test_api_activity import ADMIN, KEYS, NOW, A, B, dataset, insert
-from tests.integration.test_pipeline import _events, _send
 
 SIGNING_KEY = "manifest-test-signing-key"
 NOV = {"from": "2026-11-01", "to": "2026-11-30"}
@@ -319,8 +320,8 @@ def test_cli_through_a_running_server_keeps_the_servers_manifest(
         ACTIVITYLOG_EXPORT_SIGNING_KEY=SIGNING_KEY,
     ).start()
     try:
-        events = _events(partner, 30)
-        _send(kafka_bootstrap, [(t, b"c", orjson.dumps(e)) for t, e in events])
+        events = partner_events(partner, 30)
+        send_records(kafka_bootstrap, [(t, b"c", orjson.dumps(e)) for t, e in events])
 
         def stored() -> bool:
             response = serve.get("/api/v1/activity", "cli-key", limit=100, **NOV)

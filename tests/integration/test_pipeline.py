@@ -9,37 +9,13 @@ import uuid
 from pathlib import Path
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer
 
-from processors.dead_letter import ERROR_CLASS, REASON, SOURCE_OFFSET, SOURCE_TOPIC
-from schemas.topics import DEAD_LETTER_TOPIC, ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
-from tests.fixtures.events import valid_order, valid_partner_action
+from schemas.dead_letter import ERROR_CLASS, REASON, SOURCE_OFFSET, SOURCE_TOPIC
+from schemas.topics import DEAD_LETTER_TOPIC, PARTNER_ACTIONS_TOPIC
+from tests.fixtures.events import partner_events
+from tests.fixtures.kafka import send_records
 from tests.fixtures.serve import ServeProcess, wait_until
-
-
-def _events(partner: str, n: int) -> list[tuple[str, dict[str, object]]]:
-    out: list[tuple[str, dict[str, object]]] = []
-    for i in range(n):
-        common = {
-            "event_id": str(uuid.uuid4()),
-            "partner_id": partner,
-            "customer_id": f"cust-{i % 3}",
-            "occurred_at": f"2026-11-{1 + i % 20:02d}T10:{i % 60:02d}:00+01:00",
-        }
-        if i % 4 == 0:
-            out.append((ORDERS_TOPIC, valid_order(**common, order_id=f"ord-{i}")))
-        else:
-            out.append((PARTNER_ACTIONS_TOPIC, valid_partner_action(**common)))
-    return out
-
-
-def _send(bootstrap: str, items: list[tuple[str, bytes | None, bytes]]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    futures = [producer.send(t, key=k, value=v) for t, k, v in items]
-    producer.flush(30)
-    for f in futures:
-        f.get(timeout=30)
-    producer.close()
 
 
 def _count(serve: ServeProcess, key: str) -> int:
@@ -64,11 +40,11 @@ def test_events_flow_into_the_store_once_and_bad_ones_into_the_dead_letter_topic
         ACTIVITYLOG_CONSUMER_GROUP=f"g-{partner}",
     ).start()
     try:
-        events = _events(partner, 40)
+        events = partner_events(partner, 40)
         encoded = [(t, str(e["customer_id"]).encode(), orjson.dumps(e)) for t, e in events]
         bad = b"{not json at all " + partner.encode()
         # The first five events are delivered twice: they must be stored once.
-        _send(kafka_bootstrap, [*encoded, *encoded[:5], (PARTNER_ACTIONS_TOPIC, b"k", bad)])
+        send_records(kafka_bootstrap, [*encoded, *encoded[:5], (PARTNER_ACTIONS_TOPIC, b"k", bad)])
 
         wait_until(lambda: _count(serve, key) >= 40, 60, "40 stored rows")
         assert _count(serve, key) == 40
@@ -121,15 +97,15 @@ def test_a_restarted_worker_resumes_without_duplicates(
 ) -> None:
     partner = f"ptn-{uuid.uuid4().hex[:8]}"
     env = {"ACTIVITYLOG_API_KEYS": f"k={partner}", "ACTIVITYLOG_CONSUMER_GROUP": f"g-{partner}"}
-    first = _events(partner, 30)
+    first = partner_events(partner, 30)
     serve = ServeProcess(kafka_bootstrap, tmp_path, **env).start()
     try:
-        _send(kafka_bootstrap, [(t, b"c", orjson.dumps(e)) for t, e in first[:15]])
+        send_records(kafka_bootstrap, [(t, b"c", orjson.dumps(e)) for t, e in first[:15]])
         wait_until(lambda: _count(serve, "k") >= 15, 60, "first 15 rows")
     finally:
         assert serve.stop(signal.SIGTERM) == 0, serve.log()
 
-    _send(kafka_bootstrap, [(t, b"c", orjson.dumps(e)) for t, e in first[15:]])
+    send_records(kafka_bootstrap, [(t, b"c", orjson.dumps(e)) for t, e in first[15:]])
     serve = ServeProcess(kafka_bootstrap, tmp_path, **env)
     serve.start()
     try:

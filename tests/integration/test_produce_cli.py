@@ -21,7 +21,7 @@ import pytest
 from producers.simulate import topic_for_event
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
 from tests.fixtures.events import OMIT, valid_order, valid_partner_action
-from tests.integration.test_publisher import Record, read_back
+from tests.fixtures.kafka import Record, read_back
 
 CLI = "import sys; from activitylog.cli import main; sys.exit(main(sys.argv[1:]))"
 VALID = 40

@@ -22,7 +22,7 @@ from common.errors import ConfigError
 from producers.parallel import owner_of, publish_file
 from producers.simulate import topic_for_event
 from tests.fixtures.events import valid_order, valid_partner_action
-from tests.integration.test_publisher import Record, read_back
+from tests.fixtures.kafka import Record, read_back
 
 CLI = "import sys; from activitylog.cli import main; sys.exit(main(sys.argv[1:]))"
 EVENTS = 600

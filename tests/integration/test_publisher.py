@@ -8,7 +8,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from kafka import KafkaConsumer
 
 from activitylog.devstack.kafka import KafkaStack
 from common.errors import DeliveryFailed, InvalidEvent
@@ -16,41 +15,10 @@ from common.net import free_port
 from common.settings import Settings
 from producers.bulk import publish_lines
 from producers.publisher import ActivityPublisher
-from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC, SOURCE_TOPICS
+from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
+from tests.fixtures.contracts import VIOLATIONS
 from tests.fixtures.events import valid_order, valid_partner_action
-from tests.fixtures.serve import wait_until
-from tests.unit.test_publisher_rules import VIOLATIONS
-
-Record = tuple[str, bytes | None, bytes]
-
-
-def read_back(bootstrap: str, marker: str, expected: int, timeout: float = 60) -> list[Record]:
-    """Every (topic, key, value) on the v1 topics whose value mentions `marker`."""
-    consumer = KafkaConsumer(
-        *SOURCE_TOPICS,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    found: list[Record] = []
-    needle = marker.encode()
-
-    def poll() -> bool:
-        for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
-            found.extend(
-                (r.topic, r.key, r.value) for r in records if r.value and needle in r.value
-            )
-        return len(found) >= expected
-
-    try:
-        wait_until(poll, timeout, f"{expected} records marked {marker}", every=0)
-        # Then make sure nothing more arrives (duplicates or stray events).
-        for _ in range(3):
-            poll()
-    finally:
-        consumer.close()
-    return found
+from tests.fixtures.kafka import Record, read_back
 
 
 def _events(partner: str, n: int) -> Iterator[tuple[str, dict[str, object]]]:

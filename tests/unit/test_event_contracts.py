@@ -51,6 +51,16 @@ from schemas.events import (
     validate_event,
 )
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
+from tests.fixtures.contracts import (
+    HAS_DATE_TIME_CHECKER,
+    SCHEMA_FILES,
+    accepted,
+    encode,
+    pydantic_accepts,
+    refused,
+    schema_accepts,
+    schema_validator,
+)
 from tests.fixtures.events import (
     LINE_ITEM_REQUIRED,
     OMIT,
@@ -65,67 +75,6 @@ from tests.fixtures.events import (
 
 PA = PARTNER_ACTIONS_TOPIC
 OR = ORDERS_TOPIC
-SCHEMA_FILES = {PA: "partner-action.v1.json", OR: "order.v1.json"}
-FORMAT_CHECKER = Draft202012Validator.FORMAT_CHECKER
-HAS_DATE_TIME_CHECKER = "date-time" in FORMAT_CHECKER.checkers
-
-
-def encode(event: Any) -> bytes:
-    """What a producer puts on the wire: UTF-8 JSON, non-ASCII kept as is."""
-    return json.dumps(event, ensure_ascii=False).encode("utf-8")
-
-
-def refused(topic: str, event: Any, *, lenient: bool = False) -> InvalidEvent:
-    """Validate `event` as wire bytes and, if it is a dict, as a mapping too.
-
-    Both paths must refuse it with the same field and rule; returns the error.
-    """
-    with pytest.raises(InvalidEvent) as caught:
-        validate_event(
-            topic, event if isinstance(event, bytes) else encode(event), lenient_enums=lenient
-        )
-    if isinstance(event, dict):
-        with pytest.raises(InvalidEvent) as from_mapping:
-            validate_event(topic, event, lenient_enums=lenient)
-        assert (from_mapping.value.field, from_mapping.value.rule) == (
-            caught.value.field,
-            caught.value.rule,
-        )
-    return caught.value
-
-
-def accepted(topic: str, event: dict[str, Any], *, lenient: bool = False) -> PartnerAction | Order:
-    """Validate `event` as bytes, as str and as a mapping; all three give the same model."""
-    from_bytes = validate_event(topic, encode(event), lenient_enums=lenient)
-    assert validate_event(topic, json.dumps(event), lenient_enums=lenient) == from_bytes
-    assert validate_event(topic, event, lenient_enums=lenient) == from_bytes
-    return from_bytes
-
-
-_VALIDATORS: dict[str, Draft202012Validator] = {}
-
-
-def schema_validator(topic: str) -> Draft202012Validator:
-    """The committed JSON Schema file of `topic`, as an independent validator loads it."""
-    if topic not in _VALIDATORS:
-        text = (generate.SCHEMA_DIR / SCHEMA_FILES[topic]).read_text(encoding="utf-8")
-        _VALIDATORS[topic] = Draft202012Validator(json.loads(text), format_checker=FORMAT_CHECKER)
-    return _VALIDATORS[topic]
-
-
-def schema_accepts(topic: str, event: Any) -> bool:
-    """The JSON Schema verdict on `event` as it arrives: decoded from its wire bytes."""
-    return bool(schema_validator(topic).is_valid(json.loads(encode(event))))
-
-
-def pydantic_accepts(topic: str, event: Any) -> bool:
-    try:
-        validate_event(topic, encode(event))
-    except InvalidEvent:
-        return False
-    return True
-
-
 # --- the committed JSON Schema files ------------------------------------------------------
 
 

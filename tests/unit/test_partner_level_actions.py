@@ -21,8 +21,8 @@ from producers.publisher import encode_event
 from query.reads.activity import present
 from schemas.events import PartnerAction, event_to_json_dict, validate_event
 from schemas.topics import PARTNER_ACTIONS_TOPIC
+from tests.fixtures.contracts import accepted, refused, schema_accepts
 from tests.fixtures.events import OMIT, minimal_partner_action, valid_partner_action
-from tests.unit.test_event_contracts import accepted, refused, schema_accepts
 
 PA = PARTNER_ACTIONS_TOPIC
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -18,68 +18,10 @@ from common.errors import InvalidEvent
 from producers.bulk import prepare_line
 from producers.publisher import complete_event, encode_event
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
-from tests.fixtures.events import OMIT, valid_line_item, valid_order, valid_partner_action
+from tests.fixtures.contracts import VIOLATIONS
+from tests.fixtures.events import OMIT, valid_order, valid_partner_action
 
 A, ORD = PARTNER_ACTIONS_TOPIC, ORDERS_TOPIC
-
-
-def _order_with_item(**item: Any) -> dict[str, Any]:
-    return valid_order(line_items=[valid_line_item(**item)])
-
-
-# (topic, event, field the error must name, a word of the rule)
-VIOLATIONS: list[tuple[str, dict[str, Any], str, str]] = [
-    (A, valid_partner_action(event_id="not-a-uuid"), "event_id", "UUID"),
-    (A, valid_partner_action(event_id=42), "event_id", "string"),
-    (A, valid_partner_action(occurred_at="2026-11-01 10:00"), "occurred_at", "RFC 3339"),
-    (A, valid_partner_action(occurred_at="2026-11-01T10:00:00"), "occurred_at", "offset"),
-    (A, valid_partner_action(occurred_at="2026-02-30T10:00:00Z"), "occurred_at", "RFC 3339"),
-    (A, valid_partner_action(occurred_at=1767225600), "occurred_at", "RFC 3339"),
-    (A, valid_partner_action(partner_id=OMIT), "partner_id", "required"),
-    (A, valid_partner_action(partner_id=""), "partner_id", "empty"),
-    (A, valid_partner_action(partner_user=OMIT), "partner_user", "required"),
-    (A, valid_partner_action(partner_user=7), "partner_user", "string"),
-    (A, valid_partner_action(customer_id=OMIT), "customer_id", "required"),
-    (A, valid_partner_action(customer_id=""), "customer_id", "empty"),
-    (A, valid_partner_action(customer_name=OMIT), "customer_name", "required"),
-    (A, valid_partner_action(customer_name=""), "customer_name", "empty"),
-    (A, valid_partner_action(action=OMIT), "action", "required"),
-    (A, valid_partner_action(action="Create Customer"), "action", "dotted"),
-    (A, valid_partner_action(action="customer"), "action", "dotted"),
-    (A, valid_partner_action(outcome="done"), "outcome", "succeeded"),
-    (A, valid_partner_action(details="quantity 5"), "details", "object"),
-    (A, valid_partner_action(resource_type=3), "resource_type", "string"),
-    (A, valid_partner_action(resource_id=3), "resource_id", "string"),
-    (A, valid_partner_action(resource_name=["x"]), "resource_name", "string"),
-    (A, valid_partner_action(correlation_id=1), "correlation_id", "string"),
-    (A, valid_partner_action(source=True), "source", "string"),
-    (A, valid_partner_action(actor_ip=1), "actor_ip", "string"),
-    (A, valid_partner_action(user_agent=1), "user_agent", "string"),
-    (ORD, valid_order(order_id=OMIT), "order_id", "required"),
-    (ORD, valid_order(order_id=""), "order_id", "empty"),
-    (ORD, valid_order(order_status=OMIT), "order_status", "required"),
-    (ORD, valid_order(order_status="shipped"), "order_status", "placed"),
-    (ORD, valid_order(currency="euro"), "currency", "ISO 4217"),
-    (ORD, valid_order(line_items=OMIT), "line_items", "required"),
-    (ORD, valid_order(line_items=[]), "line_items", "at least 1"),
-    (ORD, valid_order(line_items={"product_name": "x"}), "line_items", "array"),
-    (ORD, valid_order(line_items=["x"]), "line_items.0", "object"),
-    (ORD, _order_with_item(product_name=OMIT), "line_items.0.product_name", "required"),
-    (ORD, _order_with_item(product_name=""), "line_items.0.product_name", "empty"),
-    (ORD, _order_with_item(quantity=OMIT), "line_items.0.quantity", "required"),
-    (ORD, _order_with_item(quantity=0), "line_items.0.quantity", "at least 1"),
-    (ORD, _order_with_item(quantity="3"), "line_items.0.quantity", "integer"),
-    (ORD, _order_with_item(quantity=1.5), "line_items.0.quantity", "integer"),
-    (ORD, _order_with_item(unit_price="12,50"), "line_items.0.unit_price", "decimal"),
-    (ORD, _order_with_item(unit_price=12.5), "line_items.0.unit_price", "string"),
-    (ORD, _order_with_item(offer_id=1), "line_items.0.offer_id", "string"),
-    (ORD, _order_with_item(sku=1), "line_items.0.sku", "string"),
-    (ORD, _order_with_item(subscription_id=1), "line_items.0.subscription_id", "string"),
-    (ORD, _order_with_item(term=1), "line_items.0.term", "string"),
-    (ORD, _order_with_item(billing_cycle=1), "line_items.0.billing_cycle", "string"),
-    (ORD, valid_order(partner_id=OMIT), "partner_id", "required"),
-    (ORD, valid_order(customer_name=""), "customer_name", "empty"),
-]
 
 
 @pytest.mark.parametrize(
