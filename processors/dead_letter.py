@@ -1,20 +1,21 @@
 """Dead-letter headers: the original bytes travel unchanged, the why travels in headers.
 
-Header names are part of the contract of `activity.dead-letter.v1` (docs/contracts.md).
+The header names are a contract of `activity.dead-letter.v1`, kept in
+`schemas.dead_letter`; this module fills them in for one rejected message.
 """
 
 from __future__ import annotations
 
 from processors.batch import Rejected
-
-HEADER_PREFIX = "activitylog."
-SOURCE_TOPIC = HEADER_PREFIX + "source_topic"
-SOURCE_PARTITION = HEADER_PREFIX + "source_partition"
-SOURCE_OFFSET = HEADER_PREFIX + "source_offset"
-ERROR_CLASS = HEADER_PREFIX + "error_class"
-REASON = HEADER_PREFIX + "reason"
-
-MAX_REASON_BYTES = 2000
+from schemas.dead_letter import (
+    ERROR_CLASS,
+    HEADER_PREFIX,
+    MAX_REASON_BYTES,
+    REASON,
+    SOURCE_OFFSET,
+    SOURCE_PARTITION,
+    SOURCE_TOPIC,
+)
 
 
 def dead_letter_headers(rejected: Rejected) -> list[tuple[str, bytes]]:

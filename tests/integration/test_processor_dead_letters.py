@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
-from processors.dead_letter import (
+from schemas.dead_letter import (
     ERROR_CLASS,
     REASON,
     SOURCE_OFFSET,

@@ -25,8 +25,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from processors.batch import BatchResult, Consumed, process_batch
-from processors.dead_letter import REASON, dead_letter_headers
+from processors.dead_letter import dead_letter_headers
 from schemas.activity import ACTIVITY_COLUMN_NAMES
+from schemas.dead_letter import REASON
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC, SOURCE_TOPICS
 from tests.fixtures.events import valid_line_item, valid_order, valid_partner_action
 from tests.fuzz import Tally, fuzz_settings

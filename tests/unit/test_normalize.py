@@ -9,16 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from processors.batch import Consumed, process_batch, to_columns
-from processors.dead_letter import (
+from processors.dead_letter import dead_letter_headers
+from processors.normalize import KafkaMeta, humanize_action, normalize, render_details
+from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_COLUMNS
+from schemas.dead_letter import (
     ERROR_CLASS,
     REASON,
     SOURCE_OFFSET,
     SOURCE_PARTITION,
     SOURCE_TOPIC,
-    dead_letter_headers,
 )
-from processors.normalize import KafkaMeta, humanize_action, normalize, render_details
-from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_COLUMNS
 from schemas.events import validate_event
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
 from tests.fixtures.events import valid_line_item, valid_order, valid_partner_action
