@@ -2,7 +2,7 @@
 
 `query.exports.csv.stream_csv` lets ClickHouse write the CSV (`FORMAT CSV`,
 neutralization and dates in SQL). Each example stores a few rows whose text
-columns are hostile strings (the alphabet of `tests/unit/test_fuzz_csv.py`:
+columns are hostile strings (the alphabet of `tests/fixtures/csv_cells.py`:
 quotes, CR/LF, NUL and controls, formula starts, BOM, astral characters),
 exports them through the real store and reads the bytes back with Python's
 csv module: every cell equals the stored text, with a `'` in front exactly
@@ -33,9 +33,9 @@ from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from schemas.events import validate_event
 from schemas.migrate import open_migrated
 from schemas.topics import PARTNER_ACTIONS_TOPIC
+from tests.fixtures.csv_cells import CELL, check_cells, read_back
 from tests.fixtures.events import valid_partner_action
 from tests.fuzz import Tally, fuzz_settings
-from tests.unit.test_fuzz_csv import CELL, check_cells, read_back
 
 EXTRA = ("customer_id", "event_id")
 # The stored columns behind the export's cells, in the export's order after the date.

@@ -12,49 +12,17 @@ The SQL encoder written by ClickHouse is fuzzed the same way in
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from query.exports.csv import FORMULA_PREFIXES, ROWS_PER_CHUNK, csv_chunks
+from query.exports.csv import ROWS_PER_CHUNK, csv_chunks
+from tests.fixtures.csv_cells import CELL, check_cells, read_back
 from tests.fuzz import Tally, fuzz_settings
 
 WHEN = datetime(2026, 11, 27, 9, 8, 7, 123000)
 TALLY = Tally("csv_python")
-
-# CR and LF one by one: CRLF, lone CR and lone LF all come up.
-SPECIALS = "\"',;=+-@\t\r\n\x00\x01\x0b\x0c\x1b\\ " + "\u00a0\u2028\u2029\ufeff\u202eé"
-CELL = st.text(
-    alphabet=st.one_of(
-        st.sampled_from(list(SPECIALS)),
-        st.characters(codec="utf-8"),
-        st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF, codec="utf-8"),
-    ),
-    max_size=40,
-)
-
-
-def read_back(data: bytes) -> list[list[str]]:
-    """Parse an export as a spreadsheet importer would: UTF-8 with BOM, RFC 4180."""
-    assert data.startswith(b"\xef\xbb\xbf")
-    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
-
-
-def expected_cell(text: str) -> str:
-    """What a cell must read back as: the text, neutralized when it starts a formula."""
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
-def check_cells(originals: list[str], parsed: list[str]) -> None:
-    assert len(parsed) == len(originals)
-    for original, cell in zip(originals, parsed, strict=True):
-        assert not cell.startswith(FORMULA_PREFIXES), cell
-        assert cell == expected_cell(original)
-        # Nothing lost: the original is the cell, or the cell without the added quote.
-        assert original in (cell, cell[1:])
 
 
 @fuzz_settings(400)

@@ -21,15 +21,19 @@ from schemas.dead_letter import (
 )
 from schemas.events import validate_event
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
-from tests.fixtures.events import valid_line_item, valid_order, valid_partner_action
+from tests.fixtures.events import (
+    INGESTED_AT,
+    valid_line_item,
+    valid_order,
+    valid_partner_action,
+)
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 META = KafkaMeta(PARTNER_ACTIONS_TOPIC, 1, 42)
 
 
 def _row(topic: str, event: dict[str, object]) -> dict[str, object]:
     raw = orjson.dumps(event)
-    return dict(normalize(validate_event(topic, raw, lenient_enums=True), raw, META, NOW))
+    return dict(normalize(validate_event(topic, raw, lenient_enums=True), raw, META, INGESTED_AT))
 
 
 def test_row_keys_equal_the_table_spec() -> None:
@@ -111,7 +115,7 @@ def test_a_batch_splits_into_rows_and_rejections_with_reasons() -> None:
         Consumed(PARTNER_ACTIONS_TOPIC, 0, 5, b"k", None),
         Consumed(PARTNER_ACTIONS_TOPIC, 0, 6, b"k", b"x" * 2000),
     ]
-    result = process_batch(batch, NOW, max_bytes=1000)
+    result = process_batch(batch, INGESTED_AT, max_bytes=1000)
     assert [r["kafka_offset"] for r in result.rows] == [1]
     assert [r.message.offset for r in result.rejected] == [2, 3, 4, 5, 6]
     assert "line_items" in result.rejected[2].reason
@@ -122,7 +126,7 @@ def test_a_batch_splits_into_rows_and_rejections_with_reasons() -> None:
 
 def test_dead_letter_headers_name_source_and_reason_and_keep_original_headers() -> None:
     message = Consumed(ORDERS_TOPIC, 2, 77, b"k", b"{}", headers=(("trace", b"abc"),))
-    result = process_batch([message], NOW, 1000)
+    result = process_batch([message], INGESTED_AT, 1000)
     headers = dict(dead_letter_headers(result.rejected[0]))
     assert headers["trace"] == b"abc"
     assert headers[SOURCE_TOPIC] == ORDERS_TOPIC.encode()
@@ -133,5 +137,5 @@ def test_dead_letter_headers_name_source_and_reason_and_keep_original_headers() 
 
 @given(st.binary(max_size=300), st.sampled_from([PARTNER_ACTIONS_TOPIC, ORDERS_TOPIC, "x.y.v9"]))
 def test_any_bytes_become_a_row_or_a_rejection(value: bytes, topic: str) -> None:
-    result = process_batch([Consumed(topic, 0, 0, None, value)], NOW, 1000)
+    result = process_batch([Consumed(topic, 0, 0, None, value)], INGESTED_AT, 1000)
     assert len(result.rows) + len(result.rejected) == 1

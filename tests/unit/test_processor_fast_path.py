@@ -26,8 +26,7 @@ from processors.normalize import line_item_json
 from schemas.activity import ACTIVITY_COLUMN_NAMES
 from schemas.events import Order, validate_event
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
-from tests.fixtures.events import valid_line_item, valid_order, valid_partner_action
-from tests.unit.test_normalize import NOW
+from tests.fixtures.events import INGESTED_AT, valid_line_item, valid_order, valid_partner_action
 
 
 def _worker(tmp_path: Path) -> IngestWorker:
@@ -85,7 +84,7 @@ def test_positional_columns_equal_columns_by_name() -> None:
         Consumed(PARTNER_ACTIONS_TOPIC, 0, i, None, orjson.dumps(valid_partner_action()))
         for i in range(5)
     ] + [Consumed(ORDERS_TOPIC, 1, 9, None, orjson.dumps(valid_order()))]
-    rows = process_batch(batch, NOW, 1_000_000).rows
+    rows = process_batch(batch, INGESTED_AT, 1_000_000).rows
     assert all(tuple(row) == ACTIVITY_COLUMN_NAMES for row in rows)
     by_name = [[row[name] for row in rows] for name in ACTIVITY_COLUMN_NAMES]  # type: ignore[literal-required]
     assert to_columns(rows) == by_name
