@@ -24,6 +24,7 @@ from typing import Any, cast
 
 import faust
 
+from common.retry import retry
 from common.settings import Settings
 from common.store import Store
 from processors import fast_consumer
@@ -36,7 +37,7 @@ from processors.metrics import (
     EVENTS_DEAD_LETTERED,
     EVENTS_STORED,
 )
-from processors.writer import BatchWriter, _wait
+from processors.writer import BatchWriter
 from schemas.topics import DEAD_LETTER_TOPIC, SOURCE_TOPICS
 
 log = logging.getLogger(__name__)
@@ -170,37 +171,36 @@ class IngestWorker:
     async def _dead_letter(self, rejected: Rejected) -> bool:
         """Forward the original bytes with the reason; retried until delivered or stopping."""
         m = rejected.message
-        delay = 0.5
-        while True:
-            try:
-                pending = await self.dead_letters.send(
-                    key=m.key, value=m.value, headers=dead_letter_headers(rejected)
-                )
-                await pending
-            except Exception as exc:  # the broker may be restarting: retry, never drop
-                log.warning(
-                    "event=dead_letter_retry topic=%s partition=%d offset=%d retry_in_s=%.1f "
-                    "error=%r",
-                    m.topic,
-                    m.partition,
-                    m.offset,
-                    delay,
-                    str(exc),
-                )
-                if await _wait(self.stopping, delay):
-                    return False
-                delay = min(delay * 2, 30.0)
-                continue
-            EVENTS_DEAD_LETTERED.labels(m.topic, rejected.error_class).inc()
+
+        async def send() -> None:
+            pending = await self.dead_letters.send(
+                key=m.key, value=m.value, headers=dead_letter_headers(rejected)
+            )
+            await pending
+
+        def failed(exc: Exception, attempt: int, delay: float) -> None:
             log.warning(
-                "event=dead_lettered topic=%s partition=%d offset=%d error_class=%s reason=%r",
+                "event=dead_letter_retry topic=%s partition=%d offset=%d retry_in_s=%.1f error=%r",
                 m.topic,
                 m.partition,
                 m.offset,
-                rejected.error_class,
-                rejected.reason,
+                delay,
+                str(exc),
             )
-            return True
+
+        # The broker may be restarting: retry, never drop.
+        if await retry(send, retry_on=Exception, stopping=self.stopping, on_failure=failed) is None:
+            return False
+        EVENTS_DEAD_LETTERED.labels(m.topic, rejected.error_class).inc()
+        log.warning(
+            "event=dead_lettered topic=%s partition=%d offset=%d error_class=%s reason=%r",
+            m.topic,
+            m.partition,
+            m.offset,
+            rejected.error_class,
+            rejected.reason,
+        )
+        return True
 
     def _record_lag(self, batch: Sequence[Consumed]) -> None:
         last: dict[tuple[str, int], int] = {}

@@ -10,9 +10,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 from common.errors import StoreUnavailable
-from common.store import Store
+from common.retry import Backoff, retry
 from processors.batch import to_columns
 from processors.metrics import INSERT_FAILURES, INSERT_SECONDS
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE, ActivityRow
@@ -20,11 +21,19 @@ from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE, ActivityRow
 log = logging.getLogger(__name__)
 
 
+class ColumnStore(Protocol):
+    """What the writer needs of `common.store.Store`."""
+
+    def insert_columns(
+        self, table: str, columns: Sequence[Sequence[Any]], column_names: Sequence[str]
+    ) -> None: ...
+
+
 class BatchWriter:
     """Writes each batch as exactly one columnar insert."""
 
     def __init__(
-        self, store: Store, *, initial_backoff: float = 0.5, max_backoff: float = 30.0
+        self, store: ColumnStore, *, initial_backoff: float = 0.5, max_backoff: float = 30.0
     ) -> None:
         self._store = store
         self._initial = initial_backoff
@@ -35,38 +44,33 @@ class BatchWriter:
         if not rows:
             return True
         columns = to_columns(rows)
-        delay = self._initial
-        attempt = 1
-        while True:
+
+        async def insert() -> None:
             started = time.perf_counter()
-            try:
-                await asyncio.to_thread(
-                    self._store.insert_columns, ACTIVITY_TABLE, columns, ACTIVITY_COLUMN_NAMES
-                )
-            except StoreUnavailable as exc:
-                INSERT_FAILURES.inc()
-                log.warning(
-                    "event=insert_failed rows=%d attempt=%d retry_in_s=%.1f error=%r",
-                    len(rows),
-                    attempt,
-                    delay,
-                    exc.message,
-                )
-                if await _wait(stopping, delay):
-                    return False
-                delay = min(delay * 2, self._max)
-                attempt += 1
-                continue
+            await asyncio.to_thread(
+                self._store.insert_columns, ACTIVITY_TABLE, columns, ACTIVITY_COLUMN_NAMES
+            )
             INSERT_SECONDS.observe(time.perf_counter() - started)
-            if attempt > 1:
-                log.info("event=insert_recovered rows=%d attempts=%d", len(rows), attempt)
-            return True
 
+        def failed(exc: StoreUnavailable, attempt: int, delay: float) -> None:
+            INSERT_FAILURES.inc()
+            log.warning(
+                "event=insert_failed rows=%d attempt=%d retry_in_s=%.1f error=%r",
+                len(rows),
+                attempt,
+                delay,
+                exc.message,
+            )
 
-async def _wait(event: asyncio.Event, seconds: float) -> bool:
-    """Wait up to `seconds` for `event`; True if it was set."""
-    try:
-        await asyncio.wait_for(event.wait(), timeout=seconds)
-    except TimeoutError:
-        return False
-    return True
+        attempts = await retry(
+            insert,
+            retry_on=StoreUnavailable,
+            stopping=stopping,
+            on_failure=failed,
+            backoff=Backoff(self._initial, self._max),
+        )
+        if attempts is None:
+            return False
+        if attempts > 1:
+            log.info("event=insert_recovered rows=%d attempts=%d", len(rows), attempts)
+        return True

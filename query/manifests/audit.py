@@ -37,6 +37,7 @@ import orjson
 from prometheus_client import Counter
 
 from common.errors import InvalidEvent
+from common.retry import Backoff
 from common.settings import ALL_PARTNERS
 from query.manifests.manifest import ExportRequestInfo, iso_ms
 from schemas.events import Scope
@@ -267,7 +268,7 @@ class ExportAudit:
     def _deliver(self, item: _Pending) -> None:
         """Publish one event, retrying with backoff until its deadline; else log it as lost."""
         event, deadline = item.event, item.deadline
-        backoff = 0.5
+        backoff = Backoff(0.5, cap=5.0)
         reason = "not attempted"
         while not self._abandon.is_set():
             try:
@@ -291,8 +292,7 @@ class ExportAudit:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            self._abandon.wait(min(backoff, remaining))
-            backoff = min(backoff * 2, 5.0)
+            self._abandon.wait(min(backoff.next(), remaining))
         with self._lock:
             if item in self._given_up:
                 return  # close() logged it already
