@@ -23,8 +23,8 @@ import orjson
 
 from common.errors import InvalidEvent
 from producers.publisher import ActivityPublisher, encode_event
-from producers.simulate import topic_for_event
 from schemas.events import validate_event
+from schemas.topics import topic_for_event
 
 # How often (in lines) the progress callback is told how far we are.
 PROGRESS_EVERY = 2048

@@ -59,7 +59,7 @@ def _child(variant: str, bootstrap: str, path: str) -> dict[str, Any]:
             sys.modules["crc32c"] = None  # type: ignore[assignment]  # kafka-python falls back
         from kafka import KafkaProducer
 
-        from producers.simulate import topic_for_event
+        from schemas.topics import topic_for_event
 
         producer = KafkaProducer(
             bootstrap_servers=bootstrap,
@@ -77,7 +77,7 @@ def _child(variant: str, bootstrap: str, path: str) -> dict[str, Any]:
     elif variant in ("publish", "bulk", "bulk-raw"):
         from producers.bulk import publish_lines
         from producers.publisher import ActivityPublisher
-        from producers.simulate import topic_for_event
+        from schemas.topics import topic_for_event
 
         publisher = ActivityPublisher(bootstrap)
         started = time.perf_counter()
@@ -105,7 +105,7 @@ def _child(variant: str, bootstrap: str, path: str) -> dict[str, Any]:
     else:
         from confluent_kafka import Producer
 
-        from producers.simulate import topic_for_event
+        from schemas.topics import topic_for_event
 
         producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
         counts = [0, 0]

@@ -18,8 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from producers.simulate import topic_for_event
-from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
+from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC, topic_for_event
 from tests.fixtures.events import OMIT, valid_order, valid_partner_action
 from tests.fixtures.kafka import Record, read_back
 

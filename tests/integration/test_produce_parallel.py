@@ -20,7 +20,7 @@ import pytest
 
 from common.errors import ConfigError
 from producers.parallel import owner_of, publish_file
-from producers.simulate import topic_for_event
+from schemas.topics import topic_for_event
 from tests.fixtures.events import valid_order, valid_partner_action
 from tests.fixtures.kafka import Record, read_back
 

@@ -17,8 +17,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from activitylog.cli import main
-from producers.simulate import topic_for_event
-from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
+from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC, topic_for_event
 from tests.fixtures.events import OMIT, valid_order, valid_partner_action
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "jsonschema"

@@ -28,10 +28,9 @@ from producers.simulate import (
     SimulationSpec,
     sample_month,
     simulate,
-    topic_for_event,
     write_jsonl,
 )
-from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
+from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC, topic_for_event
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = REPO / "schemas" / "jsonschema"
