@@ -1,8 +1,10 @@
-"""Session fixtures for integration tests: real components, started once (docs/components.md).
+"""Fixtures for integration tests: real components (docs/components.md).
 
 Every test in tests/integration needs them, so no marker selects these tests:
-the directory does. Tests get their own topics or consumer groups on the
-shared broker rather than a broker each.
+the directory does. The broker is started once per session; tests get their
+own topics or consumer groups on it rather than a broker each. A store is
+opened per module instead: chDB holds one data directory per process at a
+time, so each module's store is closed before the next module opens its own.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import pytest
 from activitylog.devstack.kafka import KafkaStack
 from common.net import free_port
 from common.settings import Settings
+from common.store import Store
+from schemas.migrate import open_migrated
+from tests.fixtures.activity import dataset, insert
 
 # First start on a machine also fetches the broker's jars with Maven (not
 # counted here); after that a start takes a few seconds.
@@ -43,3 +48,14 @@ def kafka_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaStack
 def kafka_bootstrap(kafka_stack: KafkaStack) -> str:
     """The `host:port` of the session's broker, with the v1 topics created."""
     return kafka_stack.settings.kafka_bootstrap
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """A real, migrated chDB store holding `dataset()`, shared by the tests of one module."""
+    opened = open_migrated(f"chdb://{tmp_path_factory.mktemp('store') / 'ch'}")
+    try:
+        insert(opened, dataset())
+        yield opened
+    finally:
+        opened.close()

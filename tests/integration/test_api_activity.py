@@ -10,7 +10,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -18,185 +17,21 @@ import pytest
 from fastapi.testclient import TestClient
 
 from common.store import Store
-from processors.batch import to_columns
-from processors.normalize import KafkaMeta, normalize
 from query.http.app import create_api
-from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
-from schemas.events import validate_event
-from schemas.migrate import open_migrated
-from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
-from tests.fixtures.events import valid_line_item, valid_order, valid_partner_action
-
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-KEYS = {"key-a": "ptn-a", "key-b": "ptn-b", "key-admin": "*"}
-A, B, ADMIN = ({"Authorization": f"Bearer {k}"} for k in ("key-a", "key-b", "key-admin"))
-CAFE = 'Café Élodie, "Les Amis"'
-FORMULA = '=HYPERLINK("http://evil.example")'
-BULK = 25
-
-
-def eid(name: str) -> str:
-    """A stable UUID per test-data name."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"activitylog-test/{name}"))
-
-
-def action(name: str, at: str, **fields: Any) -> tuple[str, dict[str, Any]]:
-    base = {"event_id": eid(name), "occurred_at": at, "partner_id": "ptn-a"}
-    return PARTNER_ACTIONS_TOPIC, valid_partner_action(**(base | fields))
-
-
-def order(name: str, at: str, **fields: Any) -> tuple[str, dict[str, Any]]:
-    base = {"event_id": eid(name), "occurred_at": at, "partner_id": "ptn-a"}
-    return ORDERS_TOPIC, valid_order(**(base | fields))
-
-
-def insert(store: Store, events: list[tuple[str, dict[str, Any]]]) -> None:
-    """Validate, normalize and insert events exactly as the worker does (one columnar insert)."""
-    rows = []
-    for offset, (topic, event) in enumerate(events):
-        raw = orjson.dumps(event)
-        model = validate_event(topic, raw, lenient_enums=True)
-        rows.append(normalize(model, raw, KafkaMeta(topic, 0, offset), NOW))
-    store.insert_columns(ACTIVITY_TABLE, to_columns(rows), ACTIVITY_COLUMN_NAMES)
-
-
-def _sub(name: str, verb: str, at: str, sid: str, outcome: str, **details: Any) -> Any:
-    return action(
-        name,
-        at,
-        customer_id="cust-cafe",
-        customer_name=CAFE,
-        action=f"subscription.{verb}",
-        resource_type="subscription",
-        resource_id=sid,
-        resource_name="Microsoft 365 E3" if sid == "sub-1" else "Teams Phone Standard",
-        outcome=outcome,
-        details=details,
-    )
-
-
-def dataset() -> list[tuple[str, dict[str, Any]]]:
-    """Two partners; names with accents, quotes, newlines and formulas; month-end instants."""
-    cafe = {"customer_id": "cust-cafe", "customer_name": CAFE}
-    events = [
-        order(
-            "order-cafe",
-            "2026-11-03T09:00:00Z",
-            **cafe,
-            order_id="ord-cafe-1",
-            line_items=[
-                valid_line_item(subscription_id="sub-1", quantity=3),
-                valid_line_item(
-                    product_name="Teams Phone Standard", subscription_id="sub-2", quantity=1
-                ),
-            ],
-        ),
-        _sub(
-            "qty",
-            "quantity_change",
-            "2026-11-05T09:00:00Z",
-            "sub-1",
-            "succeeded",
-            old={"quantity": 3},
-            new={"quantity": 8},
-        ),
-        _sub("suspend", "suspend", "2026-11-06T09:00:00Z", "sub-2", "succeeded", reason="unpaid"),
-        _sub(
-            "cancel-failed",
-            "cancel",
-            "2026-11-07T09:00:00Z",
-            "sub-2",
-            "failed",
-            note='first line\nsecond line; "quoted"',
-        ),
-        _sub(
-            "reactivate",
-            "reactivate",
-            "2026-11-08T09:00:00Z",
-            "sub-2",
-            "succeeded",
-            old={"status": "suspended"},
-            new={"status": "active"},
-        ),
-        _sub("cancel-pending", "cancel", "2026-11-09T09:00:00Z", "sub-1", "in_progress"),
-        action(
-            "formula",
-            "2026-11-10T09:00:00Z",
-            customer_id="cust-formula",
-            customer_name=FORMULA,
-            partner_user="-mallory@a.example",
-            action="user.create",
-            resource_type="user",
-            resource_id="@user-1",
-            resource_name="+mallory",
-            outcome="failed",
-            details={"upn": "=1+2"},
-        ),
-        # Month ends: 23:30 UTC on the last day is 00:30 the next day in Paris (UTC+1).
-        *(
-            action(
-                name,
-                at,
-                customer_id="cust-tz",
-                customer_name="Zeit GmbH",
-                action="customer.update",
-                resource_type="customer",
-                resource_id="cust-tz",
-                resource_name="Zeit GmbH",
-                details={"old": {"city": "Köln"}, "new": {"city": "Bonn"}},
-            )
-            for name, at in (
-                ("oct-end", "2026-10-31T23:30:00Z"),
-                ("nov-first", "2026-11-01T00:30:00Z"),
-                ("nov-end", "2026-11-30T23:30:00Z"),
-            )
-        ),
-        # Partner B: one customer, one order, one action.
-        order(
-            "b-order",
-            "2026-11-04T10:00:00Z",
-            partner_id="ptn-b",
-            customer_id="cust-b",
-            customer_name="Other Partner Co",
-            order_id="ord-b",
-        ),
-        action(
-            "b-action",
-            "2026-11-04T11:00:00Z",
-            partner_id="ptn-b",
-            customer_id="cust-b",
-            customer_name="Other Partner Co",
-        ),
-    ]
-    start = datetime(2026, 11, 15, 10, 0, tzinfo=UTC)
-    for i in range(BULK):
-        events.append(
-            action(
-                f"bulk-{i}",
-                (start + timedelta(minutes=i)).isoformat(),
-                customer_id="cust-bulk",
-                customer_name="Contoso Ltd",
-                partner_user="carol@a.example",
-                action="user.password_reset",
-                resource_type="user",
-                resource_id=f"user-{i}",
-                resource_name=f"user{i}@contoso.example",
-                details={},
-            )
-        )
-    return events
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    """A real chDB store holding `dataset()` (chDB: one data directory per process at a time)."""
-    path: Path = tmp_path_factory.mktemp("api-store") / "ch"
-    opened = open_migrated(f"chdb://{path}")
-    insert(opened, dataset())
-    try:
-        yield opened
-    finally:
-        opened.close()
+from schemas.topics import ORDERS_TOPIC
+from tests.fixtures.activity import (
+    ADMIN,
+    BULK,
+    CAFE,
+    KEYS,
+    NOW,
+    A,
+    B,
+    action,
+    dataset,
+    eid,
+    insert,
+)
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import httpx
 import pyarrow.parquet as pq
 
 from schemas.migrate import open_migrated
+from tests.fixtures.activity import dataset, eid, insert
 from tests.fixtures.serve import ServeProcess
-from tests.integration.test_api_activity import dataset, eid, insert
 
 
 def test_without_keys_the_api_refuses_a_non_loopback_bind_and_says_why(tmp_path: Path) -> None:

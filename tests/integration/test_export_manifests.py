@@ -39,26 +39,14 @@ from query.manifests.manifest import export_request_info, manifest_digest, new_e
 from query.ranges import resolve_range
 from query.reads.activity import count_activity
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
-from schemas.migrate import open_migrated
+from tests.fixtures.activity import ADMIN, KEYS, NOW, A, B
 from tests.fixtures.events import partner_events
 from tests.fixtures.kafka import send_records
 from tests.fixtures.serve import ServeProcess, wait_until
-from tests.integration.test_api_activity import ADMIN, KEYS, NOW, A, B, dataset, insert
 
 SIGNING_KEY = "manifest-test-signing-key"
 NOV = {"from": "2026-11-01", "to": "2026-11-30"}
 FORMATS = ("csv", "parquet", "jsonl")
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    path = tmp_path_factory.mktemp("manifest-store") / "ch"
-    opened = open_migrated(f"chdb://{path}")
-    insert(opened, dataset())
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 @pytest.fixture(scope="module")

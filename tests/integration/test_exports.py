@@ -32,21 +32,9 @@ from query.reads.activity import (
     list_activity,
 )
 from schemas.activity import ACTIVITY_TABLE
-from schemas.migrate import open_migrated
-from tests.integration.test_api_activity import CAFE, FORMULA, KEYS, NOW, A, dataset, eid, insert
+from tests.fixtures.activity import CAFE, FORMULA, KEYS, NOW, A, eid
 
 NOV = {"from": "2026-11-01", "to": "2026-11-30"}
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    path = tmp_path_factory.mktemp("export-store") / "ch"
-    opened = open_migrated(f"chdb://{path}")
-    insert(opened, dataset())
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 @pytest.fixture(scope="module")

@@ -33,8 +33,8 @@ from query.http.app import create_api
 from query.jobs.runner import ExportJobRunner
 from query.manifests.ledger import ExportLedger
 from schemas.migrate import open_migrated
+from tests.fixtures.activity import KEYS, NOW, dataset, insert
 from tests.fuzz import Tally, fuzz_settings, scale
-from tests.integration.test_api_activity import KEYS, NOW, dataset, insert
 
 AUTH: tuple[dict[str, str], ...] = (
     {"Authorization": "Bearer key-a"},

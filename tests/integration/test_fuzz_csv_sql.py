@@ -13,12 +13,9 @@ when the text starts a formula, and equals what the Python encoder
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import orjson
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -31,7 +28,6 @@ from query.ranges import TimeRange
 from query.reads.activity import iter_export_rows
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from schemas.events import validate_event
-from schemas.migrate import open_migrated
 from schemas.topics import PARTNER_ACTIONS_TOPIC
 from tests.fixtures.csv_cells import CELL, check_cells, read_back
 from tests.fixtures.events import valid_partner_action
@@ -50,16 +46,6 @@ CELL_COLUMNS = (
 START = datetime(2026, 11, 1, tzinfo=UTC)
 TALLY = Tally("csv_sql")
 _partners = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    path: Path = tmp_path_factory.mktemp("fuzz-csv-store") / "ch"
-    opened = open_migrated(f"chdb://{path}")
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def _insert(store: Store, partner: str, rows_cells: list[list[str]]) -> None:

@@ -42,9 +42,9 @@ from query.jobs.runner import ExportJobRunner
 from query.manifests.ledger import ExportLedger
 from query.manifests.manifest import is_export_id, new_export_id
 from schemas.migrate import open_migrated
+from tests.fixtures.activity import NOW, insert
 from tests.fixtures.events import valid_line_item, valid_order, valid_partner_action
 from tests.fuzz import Tally, fuzz_settings
-from tests.integration.test_api_activity import NOW, insert
 
 PARTNERS = ("ptn-amber", "ptn-blue", "ptn-coral")
 KEYS = {f"key-{p}": p for p in PARTNERS} | {"key-admin": "*"}
