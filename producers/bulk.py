@@ -23,7 +23,7 @@ import orjson
 
 from common.errors import InvalidEvent
 from producers.publisher import ActivityPublisher, encode_event
-from schemas.events import validate_event
+from schemas.events import kafka_key_field, validate_event
 from schemas.topics import topic_for_event
 
 # How often (in lines) the progress callback is told how far we are.
@@ -60,16 +60,14 @@ def prepare_decoded(line: bytes, event: Any, *, validate: bool = True) -> tuple[
     if not (event.get("event_id") and event.get("occurred_at")):
         key, value, _ = encode_event(topic, event)
         return topic, key, value
-    # The key: the customer, or the partner for a partner-level action (scope partner).
     if validate:
-        customer_id: Any = validate_event(topic, event).kafka_key
-    elif event.get("scope") == "partner":
-        customer_id = event.get("partner_id")
-    else:
-        customer_id = event.get("customer_id")
-    if not isinstance(customer_id, str) or not customer_id:
-        raise InvalidEvent("customer_id", "is required")
-    return topic, customer_id.encode(), line
+        return topic, validate_event(topic, event).kafka_key.encode(), line
+    # Pre-validated input: the key's field by the contract's rule, and only its presence checked.
+    field = kafka_key_field(event)
+    key_value = event.get(field)
+    if not isinstance(key_value, str) or not key_value:
+        raise InvalidEvent(field, "is required")
+    return topic, key_value.encode(), line
 
 
 def publish_lines(

@@ -6,8 +6,9 @@ sender thread. A single process therefore tops out near one core, however
 the producer is tuned. `publish_file` runs `workers` processes over the same
 file; each reads every line (the page cache makes the re-reads cheap) but
 validates and sends only the lines whose Kafka key it owns. Ownership is a
-function of the key alone, so one customer's events stay in one producer in
-file order: the per-key order a single producer would keep.
+function of the key alone, so one key's events (a customer's, or a partner's
+own actions) stay in one producer in file order: the per-key order a single
+producer would keep.
 
 The parent merges what the workers tell it: rejected lines (by their line
 number in the file), counts, and the delivery reports, so the caller gets
@@ -40,6 +41,7 @@ from producers.publisher import (
     ActivityPublisher,
     DeliveryReport,
 )
+from schemas.events import kafka_key_field
 
 # Below this size a file is published by one process: forking and connecting
 # more producers costs more than it saves.
@@ -73,13 +75,14 @@ def auto_workers(source: str, *, dry_run: bool = False) -> int:
 def owner_of(event: Any, workers: int) -> int:
     """The worker that publishes a decoded line: a function of its Kafka key only.
 
-    Lines without a customer id (rejected ones, or keyed another way) all go
-    to worker 0, which keeps their relative order too.
+    The key is the contract's (`kafka_key_field`): the customer id, or the
+    partner id of a partner-level action. Lines without one (rejected ones)
+    all go to worker 0, which keeps their relative order too.
     """
     if isinstance(event, dict):
-        customer_id = event.get("customer_id")
-        if isinstance(customer_id, str) and customer_id:
-            return zlib.crc32(customer_id.encode()) % workers
+        key = event.get(kafka_key_field(event))
+        if isinstance(key, str) and key:
+            return zlib.crc32(key.encode()) % workers
     return 0
 
 

@@ -377,7 +377,10 @@ class PartnerAction(_Event):
 
     @property
     def kafka_key(self) -> str:
-        """The message key: the customer, or the partner for a partner-level action."""
+        """The message key: the customer, or the partner for a partner-level action.
+
+        `kafka_key_field` is the same rule for an event not built into a model.
+        """
         return self.partner_id if self.customer_id is None else self.customer_id
 
 
@@ -406,6 +409,20 @@ EVENT_MODELS: Final[dict[str, type[PartnerAction] | type[Order]]] = {
     PARTNER_ACTIONS_TOPIC: PartnerAction,
     ORDERS_TOPIC: Order,
 }
+
+
+def kafka_key_field(event: Mapping[str, Any]) -> str:
+    """The field whose value keys `event` in Kafka: the `kafka_key` rule, on decoded JSON.
+
+    `partner_id` for a partner-level action (`scope` partner, no customer),
+    `customer_id` for every other event; for a valid event its value is the
+    model's `kafka_key`. For paths that decode a line but do not build the
+    model: pre-validated bulk input, and routing a line to the process that
+    publishes its key.
+    """
+    if event.get("scope") == Scope.PARTNER.value and event.get("customer_id") is None:
+        return "partner_id"
+    return "customer_id"
 
 
 def validate_event(
