@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,12 +21,12 @@ import httpx
 import typer
 
 from activitylog.devstack.kafka import KafkaStack
-from common.errors import ActivityLogError, BrokerUnavailable
+from common.errors import ActivityLogError, ApiUnavailable
 from common.settings import Settings
 from producers.publisher import ActivityPublisher
 from producers.simulate import SimulationSpec, simulate
 from query.client import HttpReader, Request
-from query.manifests.manifest import canonical_bytes
+from query.manifests.model import canonical_bytes
 
 DEMO_EVENTS = 3000
 DEMO_SEED = 7
@@ -41,11 +40,12 @@ def run_demo(base: Settings, events: int = DEMO_EVENTS) -> Path:
     """Run the demo; returns the CSV written under `exports/`."""
     demo_dir = base.state_dir / "demo"
     shutil.rmtree(demo_dir, ignore_errors=True)
-    settings = replace(
-        base,
-        state_dir=demo_dir,
-        clickhouse_url=f"chdb://{demo_dir / 'clickhouse'}",
-        api_keys=None,
+    settings = base.model_copy(
+        update={
+            "state_dir": demo_dir,
+            "clickhouse_url": f"chdb://{demo_dir / 'clickhouse'}",
+            "api_keys": None,
+        }
     )
     stack = KafkaStack(settings)
     server: subprocess.Popen[bytes] | None = None
@@ -134,7 +134,7 @@ def _wait_healthy(base_url: str, server: subprocess.Popen[bytes], timeout: float
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    raise BrokerUnavailable(f"`activitylog serve` did not become healthy within {timeout:.0f}s")
+    raise ApiUnavailable(f"`activitylog serve` did not become healthy within {timeout:.0f}s")
 
 
 def _wait_stored(reader: HttpReader, req: Request, expected: int, timeout: float) -> int:

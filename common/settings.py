@@ -1,17 +1,31 @@
 """The one place the environment is read (docs/contracts.md): a typed, frozen settings object.
 
 Every setting has a default that works on a laptop. The CLI and the app
-factories call `Settings.from_env()` once and pass the result down.
+factories call `Settings.from_env()` once and pass the result down;
+`Settings(...)` alone reads nothing, so a test or a caller gets exactly the
+values it names. pydantic-settings maps each field to `ACTIVITYLOG_<FIELD>`;
+the rule beside a field parses the text of its variable and raises a
+`ConfigError` that names the variable (pydantic lets that error through as
+it is, so no validation dump reaches a person).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
+
+from pydantic import AliasChoices, BeforeValidator, Field, ValidationInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 from common.errors import ConfigError
 
@@ -22,143 +36,7 @@ DEFAULT_KAFKA_VERSION = "4.1.1"
 # export made with such a key is recorded, chained and audited under this partner id.
 ALL_PARTNERS: Final = "*"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything configurable, with the defaults of docs/contracts.md."""
-
-    kafka_bootstrap: str = DEFAULT_BOOTSTRAP
-    clickhouse_url: str = DEFAULT_CLICKHOUSE_URL
-    # Server mode on a ClickHouse cluster: the cluster name enables the replicated
-    # + distributed variant of the DDL (docs/operations.md, operations guide).
-    clickhouse_cluster: str | None = None
-    # TLS to a ClickHouse server: verify the certificate (and against this CA file).
-    clickhouse_verify: bool = True
-    clickhouse_ca_cert: Path | None = None
-    # Rows older than this many days are dropped by a TTL; 0 keeps everything.
-    retention_days: int = 0
-    api_host: str = "127.0.0.1"
-    api_port: int = 8080
-    # API key -> partner id ("*" = every partner); None = no auth (loopback only).
-    api_keys: Mapping[str, str] | None = None
-    # Key the CLI sends to a running server when it needs one.
-    api_key: str | None = None
-    state_dir: Path = Path(".activitylog")
-    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "activitylog")
-    kafka_home: Path | None = None
-    kafka_version: str = DEFAULT_KAFKA_VERSION
-    topic_partitions: int = 2
-    topic_replication: int = 1
-    consumer_group: str = "activitylog-worker"
-    batch_max_events: int = 10_000
-    batch_max_seconds: float = 1.0
-    max_event_bytes: int = 1_000_000
-    # How long the group waits for a silent worker (one killed -9) before its
-    # partitions move to the others; Faust's default is 60 s.
-    kafka_session_timeout: float = 10.0
-    log_level: str = "info"
-    # Limits that protect the API server (query/limits.py): a request body, a
-    # query string, and the longest range of a direct download (3 years; export jobs take
-    # longer ones).
-    api_max_body_bytes: int = 64 * 1024
-    api_max_query_bytes: int = 8 * 1024
-    export_max_days: int = 1096
-    # Export manifests (docs/contracts.md): sign them with HMAC-SHA256 when a key is set;
-    # the key id names it in each manifest (default: a fingerprint of the key).
-    export_signing_key: str | None = field(default=None, repr=False)
-    export_signing_key_id: str | None = None
-    # Export jobs (`POST /api/v1/exports`): where their files live (None = under
-    # the state dir) and how long a finished file is kept.
-    export_dir: Path | None = None
-    export_retention_hours: float = 24.0
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read `ACTIVITYLOG_*` (and `KAFKA_HOME`) from `env`, default `os.environ`."""
-        e = os.environ if env is None else env
-        s = cls()
-        values: dict[str, Any] = {}
-        if v := e.get("ACTIVITYLOG_KAFKA_BOOTSTRAP"):
-            values["kafka_bootstrap"] = _bootstrap(v)
-        if v := e.get("ACTIVITYLOG_CLICKHOUSE_URL"):
-            values["clickhouse_url"] = v
-        if v := e.get("ACTIVITYLOG_CLICKHOUSE_CLUSTER"):
-            values["clickhouse_cluster"] = _identifier("ACTIVITYLOG_CLICKHOUSE_CLUSTER", v)
-        if v := e.get("ACTIVITYLOG_CLICKHOUSE_VERIFY"):
-            values["clickhouse_verify"] = _bool("ACTIVITYLOG_CLICKHOUSE_VERIFY", v)
-        if v := e.get("ACTIVITYLOG_CLICKHOUSE_CA_CERT"):
-            values["clickhouse_ca_cert"] = Path(v)
-        if v := e.get("ACTIVITYLOG_RETENTION_DAYS"):
-            values["retention_days"] = _int("ACTIVITYLOG_RETENTION_DAYS", v, 0, 36_500)
-        if v := e.get("ACTIVITYLOG_API_HOST"):
-            values["api_host"] = v
-        if v := e.get("ACTIVITYLOG_API_PORT"):
-            values["api_port"] = _int("ACTIVITYLOG_API_PORT", v, 1, 65535)
-        if (v := e.get("ACTIVITYLOG_API_KEYS")) is not None and v.strip():
-            values["api_keys"] = parse_api_keys(v)
-        if v := e.get("ACTIVITYLOG_API_KEY"):
-            values["api_key"] = v
-        if v := e.get("ACTIVITYLOG_STATE_DIR"):
-            values["state_dir"] = Path(v)
-        if v := e.get("ACTIVITYLOG_CACHE_DIR"):
-            values["cache_dir"] = Path(v)
-        if v := e.get("KAFKA_HOME"):
-            values["kafka_home"] = Path(v)
-        if v := e.get("ACTIVITYLOG_KAFKA_VERSION"):
-            values["kafka_version"] = v
-        if v := e.get("ACTIVITYLOG_TOPIC_PARTITIONS"):
-            values["topic_partitions"] = _int("ACTIVITYLOG_TOPIC_PARTITIONS", v, 1, 10_000)
-        if v := e.get("ACTIVITYLOG_TOPIC_REPLICATION"):
-            values["topic_replication"] = _int("ACTIVITYLOG_TOPIC_REPLICATION", v, 1, 100)
-        if v := e.get("ACTIVITYLOG_CONSUMER_GROUP"):
-            values["consumer_group"] = v
-        if v := e.get("ACTIVITYLOG_BATCH_MAX_EVENTS"):
-            values["batch_max_events"] = _int("ACTIVITYLOG_BATCH_MAX_EVENTS", v, 1, 1_000_000)
-        if v := e.get("ACTIVITYLOG_BATCH_MAX_SECONDS"):
-            values["batch_max_seconds"] = _float("ACTIVITYLOG_BATCH_MAX_SECONDS", v, 0.01, 600)
-        if v := e.get("ACTIVITYLOG_MAX_EVENT_BYTES"):
-            values["max_event_bytes"] = _int("ACTIVITYLOG_MAX_EVENT_BYTES", v, 1024, 100_000_000)
-        if v := e.get("ACTIVITYLOG_KAFKA_SESSION_TIMEOUT"):
-            values["kafka_session_timeout"] = _float("ACTIVITYLOG_KAFKA_SESSION_TIMEOUT", v, 6, 300)
-        if v := e.get("ACTIVITYLOG_LOG_LEVEL"):
-            values["log_level"] = v.lower()
-        if v := e.get("ACTIVITYLOG_API_MAX_BODY_BYTES"):
-            values["api_max_body_bytes"] = _int("ACTIVITYLOG_API_MAX_BODY_BYTES", v, 1024, 1 << 30)
-        if v := e.get("ACTIVITYLOG_API_MAX_QUERY_BYTES"):
-            values["api_max_query_bytes"] = _int("ACTIVITYLOG_API_MAX_QUERY_BYTES", v, 256, 1 << 20)
-        if v := e.get("ACTIVITYLOG_EXPORT_MAX_DAYS"):
-            values["export_max_days"] = _int("ACTIVITYLOG_EXPORT_MAX_DAYS", v, 1, 36_500)
-        if v := e.get("ACTIVITYLOG_EXPORT_SIGNING_KEY"):
-            values["export_signing_key"] = v
-        if v := e.get("ACTIVITYLOG_EXPORT_SIGNING_KEY_ID"):
-            values["export_signing_key_id"] = v.strip()
-        if v := e.get("ACTIVITYLOG_EXPORT_DIR"):
-            values["export_dir"] = Path(v)
-        if v := e.get("ACTIVITYLOG_EXPORT_RETENTION_HOURS"):
-            hours = _float("ACTIVITYLOG_EXPORT_RETENTION_HOURS", v, 0.0001, 87_600)
-            values["export_retention_hours"] = hours
-        return replace(s, **values)
-
-    def with_overrides(self, **values: Any) -> Settings:
-        """A copy with some fields changed (CLI options win over the environment)."""
-        return replace(self, **{k: v for k, v in values.items() if v is not None})
-
-    @property
-    def export_path(self) -> Path:
-        """The directory of export-job files (`ACTIVITYLOG_EXPORT_DIR`, else STATE_DIR/exports)."""
-        return self.export_dir if self.export_dir is not None else self.state_dir / "exports"
-
-    @property
-    def api_is_loopback(self) -> bool:
-        return self.api_host in LOOPBACK_HOSTS or self.api_host.startswith("127.")
-
-    @property
-    def api_base_url(self) -> str:
-        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.api_port}"
+ENV_PREFIX: Final = "ACTIVITYLOG_"
 
 
 def parse_api_keys(text: str) -> dict[str, str]:
@@ -181,13 +59,16 @@ def parse_api_keys(text: str) -> dict[str, str]:
     return keys
 
 
-def _bootstrap(value: str) -> str:
+def _api_keys(_name: str, text: str) -> dict[str, str] | None:
+    """A blank variable is an unset one: no keys, loopback only."""
+    return parse_api_keys(text) if text.strip() else None
+
+
+def _bootstrap(name: str, value: str) -> str:
     for server in value.split(","):
         host, sep, port = server.strip().rpartition(":")
         if not sep or not host or not port.isdigit():
-            raise ConfigError(
-                "ACTIVITYLOG_KAFKA_BOOTSTRAP", f"{server!r} is not HOST:PORT (e.g. 127.0.0.1:9092)"
-            )
+            raise ConfigError(name, f"{server!r} is not HOST:PORT (e.g. 127.0.0.1:9092)")
     return value
 
 
@@ -224,3 +105,140 @@ def _float(name: str, value: str, lo: float, hi: float) -> float:
     if not lo <= n <= hi:
         raise ConfigError(name, f"{n} is outside {lo}..{hi}")
     return n
+
+
+def _from_text(parse: Callable[[str, str], Any]) -> BeforeValidator:
+    """Run `parse(variable, text)` on a value given as text, the form the environment gives.
+
+    A typed value (`Settings(api_port=9000)`) is the caller's and passes as it is.
+    """
+
+    def before(value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str) and info.field_name is not None:
+            return parse(variable(info.field_name), value)
+        return value
+
+    return BeforeValidator(before)
+
+
+def _whole(lo: int, hi: int) -> BeforeValidator:
+    return _from_text(lambda name, text: _int(name, text, lo, hi))
+
+
+def _number(lo: float, hi: float) -> BeforeValidator:
+    return _from_text(lambda name, text: _float(name, text, lo, hi))
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the defaults of docs/contracts.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="forbid"
+    )
+
+    kafka_bootstrap: Annotated[str, _from_text(_bootstrap)] = DEFAULT_BOOTSTRAP
+    clickhouse_url: str = DEFAULT_CLICKHOUSE_URL
+    # Server mode on a ClickHouse cluster: the cluster name enables the replicated
+    # + distributed variant of the DDL (docs/operations.md, operations guide).
+    clickhouse_cluster: Annotated[str | None, _from_text(_identifier)] = None
+    # TLS to a ClickHouse server: verify the certificate (and against this CA file).
+    clickhouse_verify: Annotated[bool, _from_text(_bool)] = True
+    clickhouse_ca_cert: Path | None = None
+    # Rows older than this many days are dropped by a TTL; 0 keeps everything.
+    retention_days: Annotated[int, _whole(0, 36_500)] = 0
+    api_host: str = "127.0.0.1"
+    api_port: Annotated[int, _whole(1, 65535)] = 8080
+    # API key -> partner id ("*" = every partner); None = no auth (loopback only).
+    # NoDecode: the variable is `KEY=PARTNER,...`, not the JSON pydantic-settings expects.
+    api_keys: Annotated[Mapping[str, str] | None, NoDecode, _from_text(_api_keys)] = None
+    # Key the CLI sends to a running server when it needs one.
+    api_key: str | None = None
+    state_dir: Path = Path(".activitylog")
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "activitylog")
+    # The one variable without the prefix: Apache Kafka's own name for its home.
+    kafka_home: Path | None = Field(
+        default=None, validation_alias=AliasChoices("kafka_home", "KAFKA_HOME")
+    )
+    kafka_version: str = DEFAULT_KAFKA_VERSION
+    topic_partitions: Annotated[int, _whole(1, 10_000)] = 2
+    topic_replication: Annotated[int, _whole(1, 100)] = 1
+    consumer_group: str = "activitylog-worker"
+    batch_max_events: Annotated[int, _whole(1, 1_000_000)] = 10_000
+    batch_max_seconds: Annotated[float, _number(0.01, 600)] = 1.0
+    max_event_bytes: Annotated[int, _whole(1024, 100_000_000)] = 1_000_000
+    # How long the group waits for a silent worker (one killed -9) before its
+    # partitions move to the others; Faust's default is 60 s.
+    kafka_session_timeout: Annotated[float, _number(6, 300)] = 10.0
+    log_level: Annotated[str, _from_text(lambda _, text: text.lower())] = "info"
+    # Limits that protect the API server (query/limits.py): a request body, a
+    # query string, and the longest range of a direct download (3 years; export jobs take
+    # longer ones).
+    api_max_body_bytes: Annotated[int, _whole(1024, 1 << 30)] = 64 * 1024
+    api_max_query_bytes: Annotated[int, _whole(256, 1 << 20)] = 8 * 1024
+    export_max_days: Annotated[int, _whole(1, 36_500)] = 1096
+    # Export manifests (docs/contracts.md): sign them with HMAC-SHA256 when a key is set;
+    # the key id names it in each manifest (default: a fingerprint of the key).
+    export_signing_key: str | None = Field(default=None, repr=False)
+    export_signing_key_id: Annotated[str | None, _from_text(lambda _, text: text.strip())] = None
+    # Export jobs (`POST /api/v1/exports`): where their files live (None = under
+    # the state dir) and how long a finished file is kept.
+    export_dir: Path | None = None
+    export_retention_hours: Annotated[float, _number(0.0001, 87_600)] = 24.0
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the keyword arguments: the environment enters through `from_env` alone."""
+        return (init_settings,)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read `ACTIVITYLOG_*` (and `KAFKA_HOME`) from `env`, default `os.environ`."""
+        return cls(**_Environment(cls, os.environ if env is None else env)())
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """A copy with some fields changed (CLI options win over the environment)."""
+        return self.model_copy(update={k: v for k, v in values.items() if v is not None})
+
+    @property
+    def export_path(self) -> Path:
+        """The directory of export-job files (`ACTIVITYLOG_EXPORT_DIR`, else STATE_DIR/exports)."""
+        return self.export_dir if self.export_dir is not None else self.state_dir / "exports"
+
+    @property
+    def api_is_loopback(self) -> bool:
+        return self.api_host in LOOPBACK_HOSTS or self.api_host.startswith("127.")
+
+    @property
+    def api_base_url(self) -> str:
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.api_port}"
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' reading of the variables, from a given mapping (tests pass their own)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._given = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            self._given, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+
+def variable(field: str) -> str:
+    """The environment variable that sets `field`: what a `ConfigError` about it names."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[-1])
+    return ENV_PREFIX + field.upper()

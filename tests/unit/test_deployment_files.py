@@ -12,7 +12,7 @@ import typer.main
 import yaml
 
 from activitylog.cli import app as cli_app
-from common.settings import Settings
+from common.settings import Settings, variable
 from common.store import parse_clickhouse_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,8 +48,7 @@ def _env(service: dict[str, Any]) -> dict[str, str]:
 
 
 def _variables_the_code_reads() -> set[str]:
-    source = (ROOT / "common" / "settings.py").read_text(encoding="utf-8")
-    return set(re.findall(r'e\.get\("([A-Z_]+)"\)', source))
+    return {variable(field) for field in Settings.model_fields}
 
 
 def test_services_and_start_order() -> None:

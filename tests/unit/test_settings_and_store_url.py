@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from common.errors import ConfigError
-from common.settings import Settings, parse_api_keys
+from common.settings import Settings, parse_api_keys, variable
 from common.store import parse_clickhouse_url
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "docs" / "contracts.md"
 
 
 def test_defaults_match_the_design() -> None:
@@ -32,19 +35,76 @@ def test_environment_overrides() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"),
+    ("name", "value", "reason"),
     [
-        ("ACTIVITYLOG_API_PORT", "eighty"),
-        ("ACTIVITYLOG_API_PORT", "70000"),
-        ("ACTIVITYLOG_KAFKA_BOOTSTRAP", "localhost"),
-        ("ACTIVITYLOG_API_KEYS", "justakey"),
-        ("ACTIVITYLOG_BATCH_MAX_SECONDS", "soon"),
+        ("ACTIVITYLOG_API_PORT", "eighty", "'eighty' is not a whole number"),
+        ("ACTIVITYLOG_API_PORT", "70000", "70000 is outside 1..65535"),
+        (
+            "ACTIVITYLOG_KAFKA_BOOTSTRAP",
+            "localhost",
+            "'localhost' is not HOST:PORT (e.g. 127.0.0.1:9092)",
+        ),
+        (
+            "ACTIVITYLOG_API_KEYS",
+            "justakey",
+            "entry just... must look like KEY=PARTNER_ID or KEY=*",
+        ),
+        ("ACTIVITYLOG_API_KEYS", " , ", "is set but names no key"),
+        ("ACTIVITYLOG_BATCH_MAX_SECONDS", "soon", "'soon' is not a number"),
+        ("ACTIVITYLOG_KAFKA_SESSION_TIMEOUT", "1", "1.0 is outside 6..300"),
+        ("ACTIVITYLOG_CLICKHOUSE_VERIFY", "maybe", "'maybe' is not true or false"),
+        ("ACTIVITYLOG_CLICKHOUSE_CLUSTER", "a b", "'a b' is not a plain ClickHouse identifier"),
     ],
 )
-def test_bad_values_name_the_variable(name: str, value: str) -> None:
+def test_bad_values_name_the_variable(name: str, value: str, reason: str) -> None:
     with pytest.raises(ConfigError) as info:
         Settings.from_env({name: value})
-    assert info.value.name == name
+    assert (info.value.name, info.value.reason) == (name, reason)
+
+
+def test_empty_values_count_as_unset_and_kafka_home_has_no_prefix() -> None:
+    s = Settings.from_env(
+        {"ACTIVITYLOG_API_PORT": "", "ACTIVITYLOG_API_KEYS": "  ", "KAFKA_HOME": "/opt/kafka"}
+    )
+    assert (s.api_port, s.api_keys, s.kafka_home) == (8080, None, Path("/opt/kafka"))
+    assert Settings.from_env({"ACTIVITYLOG_KAFKA_HOME": "/opt/kafka"}).kafka_home is None
+
+
+def test_only_from_env_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACTIVITYLOG_API_PORT", "9001")
+    assert Settings.from_env().api_port == 9001
+    assert Settings().api_port == 8080
+    assert Settings(api_port=9002).with_overrides(api_host="::1", api_key=None).api_base_url == (
+        "http://[::1]:9002"
+    )
+
+
+def _documented() -> dict[str, str]:
+    """Variable -> default cell of the configuration table in docs/contracts.md."""
+    rows = re.findall(r"^\| `([A-Z_]+)` \| (.+?) \| ", CONTRACTS.read_text(), re.MULTILINE)
+    return dict(rows)
+
+
+def test_every_variable_and_default_is_the_documented_one() -> None:
+    documented = _documented()
+    defaults = Settings()
+    assert set(documented) == {variable(field) for field in Settings.model_fields}
+    for field in Settings.model_fields:
+        cell = documented[variable(field)]
+        literal = re.fullmatch(r"`([^`<]*)`", cell)
+        if cell != "unset" and literal is None:
+            continue  # a derived default (a path under another setting, a key's fingerprint)
+        value = getattr(defaults, field)
+        if literal is None:
+            assert value is None, field
+        elif isinstance(value, Path):
+            assert value == Path(literal.group(1)).expanduser(), field
+        elif isinstance(value, float):
+            assert value == float(literal.group(1)), field
+        elif isinstance(value, bool):
+            assert str(value).lower() == literal.group(1), field
+        else:
+            assert str(value) == literal.group(1), field
 
 
 def test_api_key_errors_never_echo_the_whole_key() -> None:
