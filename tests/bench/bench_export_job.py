@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from schemas.migrate import open_migrated
-from tests.bench.dataset import RssSampler, api_server
+from tests.bench.api_process import RssSampler, api_server
 
 FROM, TO = "2026-10-01", "2026-10-31"
 POLL_SECONDS = 0.05
@@ -39,7 +39,7 @@ RSS_GOAL_MB = 200
 
 def build(path: Path, rows: int) -> dict[str, Any]:
     """Fill the store (runs in a child process)."""
-    from tests.bench.dataset import fill_store
+    from tests.fixtures.datasets import fill_store
 
     started = time.perf_counter()
     store = open_migrated(f"chdb://{path}")

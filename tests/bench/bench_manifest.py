@@ -3,7 +3,7 @@
     .venv/bin/python -m tests.bench.bench_manifest [ROWS]
 
 In a child process (chDB: one engine per process), builds a store of ROWS
-rows (default 1,000,000) with `tests.bench.dataset.fill_store`, then times
+rows (default 1,000,000) with `tests.fixtures.datasets.fill_store`, then times
 the all-partners CSV export of every row, the bytes drained as the API's
 response loop drains them, three ways, interleaved, RUNS times each:
 1. plain: `export_bytes` alone (the reference, same run, same store);
@@ -47,7 +47,7 @@ def _measure(path: Path, rows: int) -> dict[str, Any]:
     from query.manifests.manifest import export_request_info, file_facts, new_export_id
     from query.ranges import resolve_range
     from query.reads.activity import count_activity
-    from tests.bench.dataset import fill_store
+    from tests.fixtures.datasets import fill_store
 
     started = time.perf_counter()
     store = open_migrated(f"chdb://{path / 'clickhouse'}")

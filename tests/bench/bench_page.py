@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas.migrate import open_migrated
-from tests.bench.dataset import api_server
+from tests.bench.api_process import api_server
 
 MONTH = ("2026-10-02", "2026-10-31")
 RUNS = 60
@@ -88,7 +88,7 @@ def build_store(path: Path, rows: int) -> dict[str, Any]:
     from schemas.activity import ACTIVITY_TABLE
 
     started = time.perf_counter()
-    from tests.bench.dataset import fill_store
+    from tests.fixtures.datasets import fill_store
 
     store = open_migrated(f"chdb://{path}")
     fill_store(store, rows, seed=11)

@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 from schemas.migrate import open_migrated
-from tests.bench.dataset import RssSampler, api_server
+from tests.bench.api_process import RssSampler, api_server
 
 EXPORT_FROM, EXPORT_TO = "2026-09-01", "2026-11-30"
 PAGE_REQUESTS = 300
@@ -66,7 +66,7 @@ def build_and_reference(path: Path, rows: int) -> dict[str, Any]:
     from schemas.activity import ACTIVITY_TABLE
 
     started = time.perf_counter()
-    from tests.bench.dataset import fill_store
+    from tests.fixtures.datasets import fill_store
 
     store = open_migrated(f"chdb://{path}")
     fill_store(store, rows, seed=5)

@@ -33,10 +33,9 @@ _FILL = """
 import sys
 from common.store import Store
 from schemas.migrate import open_migrated
-from tests.bench import dataset
-dataset.SEED_EVENTS = 20_000
+from tests.fixtures.datasets import fill_store
 store = open_migrated("chdb://" + sys.argv[1])
-dataset.fill_store(store, int(sys.argv[2]), seed=3)
+fill_store(store, int(sys.argv[2]), seed=3, seed_events=20_000)
 store.close()
 """
 

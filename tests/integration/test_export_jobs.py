@@ -35,10 +35,10 @@ _FILL = """
 import sys
 from common.store import Store
 from schemas.migrate import open_migrated
-from tests.bench import dataset
-dataset.SEED_EVENTS = 20_000  # then copied under new ids inside ClickHouse: fast
+from tests.fixtures.datasets import fill_store
 store = open_migrated("chdb://" + sys.argv[1])
-dataset.fill_store(store, int(sys.argv[2]), seed=8)
+# 20,000 simulated events, then copied under new ids inside ClickHouse: fast
+fill_store(store, int(sys.argv[2]), seed=8, seed_events=20_000)
 rows = store.query_rows(
     "SELECT partner_id FROM activity GROUP BY partner_id ORDER BY count() DESC LIMIT 2"
 )
