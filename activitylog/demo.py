@@ -21,12 +21,12 @@ import httpx
 import typer
 
 from activitylog.devstack.kafka import KafkaStack
-from common.errors import ActivityLogError, ApiUnavailable
+from common.errors import ActivityLogError, BrokerUnavailable
 from common.settings import Settings
 from producers.publisher import ActivityPublisher
 from producers.simulate import SimulationSpec, simulate
 from query.client import HttpReader, Request
-from query.manifests.model import canonical_bytes
+from query.manifests.manifest import canonical_bytes
 
 DEMO_EVENTS = 3000
 DEMO_SEED = 7
@@ -134,7 +134,7 @@ def _wait_healthy(base_url: str, server: subprocess.Popen[bytes], timeout: float
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    raise ApiUnavailable(f"`activitylog serve` did not become healthy within {timeout:.0f}s")
+    raise BrokerUnavailable(f"`activitylog serve` did not become healthy within {timeout:.0f}s")
 
 
 def _wait_stored(reader: HttpReader, req: Request, expected: int, timeout: float) -> int:
