@@ -1,9 +1,9 @@
 """Kafka topic administration: create the v1 topics and describe them.
 
-A thin shell over kafka-python's `KafkaAdminClient`. Every Kafka failure that
-means "the broker is not there or did not answer" becomes
-`common.errors.BrokerUnavailable` naming the bootstrap address, so the CLI
-can print one line instead of a traceback.
+Through `common.kafka.admin_client`, which turns "the broker is not there or
+did not answer" into `BrokerUnavailable`; this module adds the per-topic
+answers: a refused creation names the setting to change (partitions,
+replication), a topic the broker does not know is reported, not raised.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ _TOPIC_ALREADY_EXISTS = kafka_errors.TopicAlreadyExistsError.errno
 _INVALID_PARTITIONS = kafka_errors.InvalidPartitionsError.errno
 _INVALID_REPLICATION_FACTOR = kafka_errors.InvalidReplicationFactorError.errno
 _UNKNOWN_TOPIC = kafka_errors.UnknownTopicOrPartitionError.errno
+# The setting to change when the broker refuses a topic's shape.
+_SETTING_REFUSED = {
+    _INVALID_PARTITIONS: "ACTIVITYLOG_TOPIC_PARTITIONS",
+    _INVALID_REPLICATION_FACTOR: "ACTIVITYLOG_TOPIC_REPLICATION",
+}
 
 
 @dataclass(frozen=True)
@@ -144,14 +149,7 @@ def _create_error(
     """The typed error for a topic the broker refused to create."""
     name = kafka_errors.for_code(code).__name__
     detail = f"{name}: {message}" if message else name
-    if code == _INVALID_REPLICATION_FACTOR:
-        return ConfigError(
-            "ACTIVITYLOG_TOPIC_REPLICATION",
-            f"Kafka at {bootstrap} refused topic {topic!r}: {detail}",
-        )
-    if code == _INVALID_PARTITIONS:
-        return ConfigError(
-            "ACTIVITYLOG_TOPIC_PARTITIONS",
-            f"Kafka at {bootstrap} refused topic {topic!r}: {detail}",
-        )
+    setting = _SETTING_REFUSED.get(code)
+    if setting is not None:
+        return ConfigError(setting, f"Kafka at {bootstrap} refused topic {topic!r}: {detail}")
     return BrokerUnavailable(f"Kafka at {bootstrap} could not create topic {topic!r}: {detail}")
