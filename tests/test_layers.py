@@ -89,3 +89,51 @@ def test_no_project_import_hides_in_a_function_body() -> None:
 def test_the_layer_check_catches_a_floor_importing_another() -> None:
     tree = ast.parse("from query.client import HttpReader\ndef f():\n    import producers.bulk\n")
     assert _project_imports(tree) == [(1, "query.client", False), (3, "producers.bulk", True)]
+
+
+# Test modules are leaves: what two modules share lives in tests/fixtures, named for what it is.
+
+
+def _test_module_imports(tree: ast.Module) -> list[tuple[int, str]]:
+    """(line, module) for every import, anywhere in the tree, that loads a `test_*` module."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            # `from tests.unit import test_x` loads the module named by the alias.
+            modules = [base, *(f"{base}.{alias.name}".lstrip(".") for alias in node.names)]
+        else:
+            continue
+        found += [(node.lineno, m) for m in modules if m.rpartition(".")[2].startswith("test_")]
+    return sorted(found)
+
+
+def test_no_module_under_tests_imports_a_test_module() -> None:
+    offences = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
+        for line, module in _test_module_imports(tree):
+            offences.append(
+                f"{rel}:{line} imports {module}, a test module: share through tests/fixtures"
+            )
+    assert not offences, "\n".join(offences)
+
+
+def test_the_test_module_check_catches_every_import_form() -> None:
+    tree = ast.parse(
+        "import tests.unit.test_a\n"
+        "from tests.fixtures.events import OMIT\n"
+        "from tests.integration.test_b import x\n"
+        "def f():\n"
+        "    from tests.unit import test_c\n"
+        "from .test_d import y\n"
+    )
+    assert _test_module_imports(tree) == [
+        (1, "tests.unit.test_a"),
+        (3, "tests.integration.test_b"),
+        (5, "tests.unit.test_c"),
+        (6, "test_d"),
+    ]
