@@ -50,6 +50,8 @@ MAX_FAILED_RECORDS_KEPT = 100_000
 # Seconds `close()` and `__exit__` wait for outstanding records by default.
 DEFAULT_CLOSE_TIMEOUT = 60.0
 _POLL_SECONDS = 0.1
+# What `KafkaProducer.send` raises for one record, before it is queued (see `_refused`).
+_REFUSED_SENDS = (_kafka_errors.MessageSizeTooLargeError, _kafka_errors.KafkaTimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,12 +339,8 @@ class ActivityPublisher:
             self._wait_for_room()
         try:
             future = self._producer.send(topic, key=key, value=value)
-        except _kafka_errors.MessageSizeTooLargeError as exc:
-            raise InvalidEvent("", f"event too large for Kafka: {kafka_reason(exc)}") from exc
-        except _kafka_errors.KafkaTimeoutError as exc:
-            raise BrokerUnavailable(
-                f"Kafka at {self.bootstrap} did not answer for topic {topic!r}: {kafka_reason(exc)}"
-            ) from exc
+        except _REFUSED_SENDS as exc:
+            raise self._refused(topic, exc) from exc
         self._sent += 1
         future.add_callback(self._ack_callback)
         future.add_errback(self._fail_callback, topic, key, value)
@@ -355,12 +353,16 @@ class ActivityPublisher:
             self._wait_for_room()
         try:
             return self._producer.send(topic, key=key, value=value)
-        except _kafka_errors.MessageSizeTooLargeError as exc:
-            raise InvalidEvent("", f"event too large for Kafka: {kafka_reason(exc)}") from exc
-        except _kafka_errors.KafkaTimeoutError as exc:
-            raise BrokerUnavailable(
-                f"Kafka at {self.bootstrap} did not answer for topic {topic!r}: {kafka_reason(exc)}"
-            ) from exc
+        except _REFUSED_SENDS as exc:
+            raise self._refused(topic, exc) from exc
+
+    def _refused(self, topic: str, exc: Exception) -> InvalidEvent | BrokerUnavailable:
+        """Our error for a record kafka-python would not take: too large, or no broker answer."""
+        if isinstance(exc, _kafka_errors.MessageSizeTooLargeError):
+            return InvalidEvent("", f"event too large for Kafka: {kafka_reason(exc)}")
+        return BrokerUnavailable(
+            f"Kafka at {self.bootstrap} did not answer for topic {topic!r}: {kafka_reason(exc)}"
+        )
 
     # ------------------------------------------------------------------ outcomes
 
