@@ -26,7 +26,7 @@ from common.settings import Settings
 from producers.publisher import ActivityPublisher
 from producers.simulate import SimulationSpec, simulate
 from query.client import HttpReader, Request
-from query.manifests.manifest import canonical_bytes
+from query.manifests.model import canonical_bytes
 
 DEMO_EVENTS = 3000
 DEMO_SEED = 7

@@ -24,9 +24,10 @@ from query.filters import ActivityFilter
 from query.headers import EXPORT_ID_HEADER, ROWS_HEADER, USER_HEADER
 from query.manifests.audit import ExportAudit
 from query.manifests.ledger import ExportLedger
-from query.manifests.manifest import export_request_info, new_export_id
+from query.manifests.model import export_request_info, new_export_id
 from query.ranges import TimeRange, resolve_range
-from query.reads.activity import Page, count_activity, list_activity
+from query.reads.pages import Page, list_activity
+from query.reads.slices import count_activity
 
 # A direct CLI export publishes its `export.create` before exiting: how long closing may
 # wait in all (then the record is logged lost).

@@ -31,7 +31,7 @@ from common.settings import Settings
 from query.client import HttpReader, Request, os_user, raise_for_error
 from query.jobs.model import DONE, job_request, status_body
 from query.jobs.runner import ExportJobRunner
-from query.manifests.manifest import canonical_bytes, new_export_id
+from query.manifests.model import canonical_bytes, new_export_id
 from schemas.migrate import migrated_store
 
 POLL_SECONDS: Final = 0.25

@@ -19,7 +19,7 @@ from common.errors import ActivityLogError, BadQuery, ConfigError
 from common.settings import Settings
 from query.client import Download, Request
 from query.exports.formats import EXPORT_FORMATS, check_export
-from query.manifests.manifest import canonical_bytes
+from query.manifests.model import canonical_bytes
 
 FORMATS = EXPORT_FORMATS
 

@@ -19,7 +19,8 @@ import typer
 
 from common.errors import ConfigError
 from common.settings import Settings
-from query.manifests.manifest import Verdict, check_chain, check_file, manifest_digest
+from query.manifests.model import manifest_digest
+from query.manifests.verify import Verdict, check_chain, check_file
 
 MISMATCH_EXIT = 1
 REQUIRED = ("export_id", "partner_id", "format", "rows", "sha256", "previous")

@@ -1,4 +1,4 @@
-"""CSV that opens right in Excel (docs/contracts.md, Exports that open right in Excel), streamed slice by slice.
+"""CSV that opens right in Excel (docs/contracts.md, Exports that open right in Excel).
 
 UTF-8 with BOM, CRLF, RFC 4180 quoting, a header row in English or French,
 and every cell that a spreadsheet would read as a formula neutralized
@@ -20,10 +20,10 @@ from datetime import datetime
 from typing import Any
 
 from common.errors import BadQuery
-from common.store import Store
+from common.store import RecordChunks, Store
 from query.filters import ActivityFilter
-from query.reads.activity import EXPORT_ORDER, STREAM_SETTINGS, RecordChunks, export_slices, raw_export, stream_embedded
-from schemas.activity import ACTIVITY_TABLE
+from query.reads.columns import export_query
+from query.reads.slices import export_slices
 
 BOM = "\ufeff"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -46,11 +46,7 @@ HEADERS: dict[str, tuple[str, ...]] = {
         "Informations supplémentaires",
     ),
 }
-OPTIONAL_HEADERS: dict[str, dict[str, str]] = {
-    "en": {"customer_id": "Customer id", "event_id": "Event id"},
-    "fr": {"customer_id": "ID client", "event_id": "ID événement"},
-}
-# The seed's five columns after the date, then the optional id columns.
+# The seed's five columns after the date.
 TEXT_COLUMNS: tuple[str, ...] = (
     "customer_name",
     "action_text",
@@ -58,11 +54,8 @@ TEXT_COLUMNS: tuple[str, ...] = (
     "status_text",
     "additional_info",
 )
-OPTIONAL_COLUMNS: tuple[str, ...] = ("customer_id", "event_id")
 ROWS_PER_CHUNK = 2000
-# Output settings ride in the query text: a per-call client setting makes
-# clickhouse-connect's chDB backend materialize the result instead of streaming.
-CSV_SETTINGS = "SETTINGS output_format_csv_crlf_end_of_line = 1"
+CSV_SETTINGS = "output_format_csv_crlf_end_of_line = 1"
 # In SQL: the formula prefixes as a ClickHouse string literal (escapes \t \r \n).
 _PREFIXES_SQL = r"'=+-@\t\r\n'"
 
@@ -88,44 +81,28 @@ def format_date(value: Any) -> str:
     return str(value)
 
 
-def header_row(lang: str, extra: Iterable[str] = ()) -> list[str]:
+def header_row(lang: str) -> list[str]:
     if lang not in HEADERS:
         raise BadQuery("lang", f"unknown language {lang!r} (use en or fr)")
-    return [*HEADERS[lang], *(OPTIONAL_HEADERS[lang][c] for c in extra)]
+    return list(HEADERS[lang])
 
 
-def check_extra(extra: Iterable[str]) -> tuple[str, ...]:
-    """The optional columns asked for, validated against `OPTIONAL_COLUMNS`."""
-    names = tuple(extra)
-    for name in names:
-        if name not in OPTIONAL_COLUMNS:
-            raise BadQuery(
-                "columns", f"unknown optional column {name!r} (use {', '.join(OPTIONAL_COLUMNS)})"
-            )
-    return names
-
-
-def header_bytes(lang: str, extra: Iterable[str] = ()) -> bytes:
+def header_bytes(lang: str) -> bytes:
     """BOM + the header row, CRLF-terminated."""
     buffer = io.StringIO()
     buffer.write(BOM)
-    csv.writer(buffer, lineterminator="\r\n").writerow(header_row(lang, extra))
+    csv.writer(buffer, lineterminator="\r\n").writerow(header_row(lang))
     return buffer.getvalue().encode("utf-8")
 
 
-def csv_select(extra: Iterable[str] = ()) -> str:
+def csv_select() -> str:
     """The SELECT list whose `FORMAT CSV` rows carry exactly `csv_chunks`' cells."""
     date = "concat(replaceOne(toString(occurred_at), ' ', 'T'), 'Z')"
-    return ", ".join([date, *(neutralize_sql(c) for c in (*TEXT_COLUMNS, *check_extra(extra)))])
+    return ", ".join([date, *(neutralize_sql(c) for c in TEXT_COLUMNS)])
 
 
 def stream_csv(
-    store: Store,
-    flt: ActivityFilter,
-    lang: str = "en",
-    extra: Iterable[str] = (),
-    *,
-    sliced: bool | None = None,
+    store: Store, flt: ActivityFilter, lang: str = "en", *, sliced: bool | None = None
 ) -> Iterator[bytes]:
     """The export as CSV bytes written by ClickHouse itself.
 
@@ -134,29 +111,18 @@ def stream_csv(
     store streams one query on a connection of its own, as `RecordChunks`
     (the header goes out with the first rows, and counts as a record); a
     server (or `sliced=True`) runs one bounded query per key-range slice on
-    the shared client. Bad `lang` or `extra` raise at the call.
+    the shared client. A bad `lang` raises at the call.
     """
-    names = check_extra(extra)
-    select = csv_select(names)
-    header = header_bytes(lang, names)
-    order = ", ".join(EXPORT_ORDER)
+    select = csv_select()
+    header = header_bytes(lang)
     if sliced is None:
         sliced = store.location.mode != "embedded"
     if not sliced:
         where, params = flt.where()
-        sql = (
-            f"SELECT {select} FROM {ACTIVITY_TABLE} FINAL WHERE {where} "  # noqa: S608
-            f"ORDER BY {order} {CSV_SETTINGS}, {STREAM_SETTINGS}"
-        )
-        return RecordChunks(_after_header(header, stream_embedded(store, sql, params, "CSV")))
+        blocks = store.stream_formatted(export_query(select, where, CSV_SETTINGS), params, "CSV")
+        return RecordChunks(_after_header(header, blocks))
     chunks = (
-        raw_export(
-            store,
-            f"SELECT {select} FROM {ACTIVITY_TABLE} FINAL WHERE {where} "  # noqa: S608
-            f"ORDER BY {order} {CSV_SETTINGS}, {STREAM_SETTINGS}",
-            params,
-            "CSV",
-        )
+        store.query_formatted(export_query(select, where, CSV_SETTINGS), params, "CSV")
         for where, params in export_slices(store, flt)
     )
     return _sliced_with_header(header, chunks)
@@ -188,23 +154,14 @@ def _sliced_with_header(header: bytes, chunks: Iterable[bytes]) -> Iterator[byte
         yield pending
 
 
-def csv_chunks(
-    rows: Iterable[tuple[Any, ...]], lang: str = "en", extra: tuple[str, ...] = ()
-) -> Iterator[bytes]:
-    """Encode export rows (`query.reads.activity.EXPORT_COLUMNS` order) as CSV bytes, chunk by chunk.
-
-    `extra` names the optional columns (`customer_id`, `event_id`) to append.
-    """
-    check_extra(extra)
-    picks = [6 + OPTIONAL_COLUMNS.index(name) for name in extra]
+def csv_chunks(rows: Iterable[tuple[Any, ...]], lang: str = "en") -> Iterator[bytes]:
+    """Encode rows of `occurred_at` and the `TEXT_COLUMNS` as CSV bytes, chunk by chunk."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     buffer.write(BOM)
-    writer.writerow(header_row(lang, extra))
+    writer.writerow(header_row(lang))
     for count, row in enumerate(rows, start=1):
-        cells = [format_date(row[0]), *(neutralize(str(v)) for v in row[1:6])]
-        cells.extend(neutralize(str(row[i])) for i in picks)
-        writer.writerow(cells)
+        writer.writerow([format_date(row[0]), *(neutralize(str(v)) for v in row[1:6])])
         if count % ROWS_PER_CHUNK == 0:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)

@@ -1,4 +1,4 @@
-"""The export formats in one table: names, media types, file extensions, encoders.
+"""The export formats in one table: names, media types, columns, encoders.
 
 The API and the CLI both go through `export_bytes`, so a format added here
 is available everywhere with the same validation and the same bytes.
@@ -11,10 +11,12 @@ from typing import Final
 
 from common.errors import BadQuery
 from common.store import Store
-from query.exports.csv import HEADERS, stream_csv
+from query.exports.csv import HEADERS, header_row, stream_csv
 from query.exports.jsonl import stream_jsonl
-from query.exports.parquet import stream_parquet
+from query.exports.parquet import PARQUET_SELECT, stream_parquet
 from query.filters import ActivityFilter
+from query.reads.columns import RECORD_COLUMNS
+
 EXPORT_FORMATS: Final = ("csv", "parquet", "jsonl")
 EXPORT_MEDIA_TYPES: Final = {
     "csv": "text/csv; charset=utf-8",
@@ -30,6 +32,15 @@ def check_export(fmt: str, lang: str) -> None:
         raise BadQuery("format", f"unknown format {fmt!r} (use {', '.join(EXPORT_FORMATS)})")
     if lang not in LANGUAGES:
         raise BadQuery("lang", f"unknown language {lang!r} (use {' or '.join(LANGUAGES)})")
+
+
+def export_columns(fmt: str, lang: str) -> list[str]:
+    """The column names a file of `fmt` carries (the CSV header in `lang`), for its manifest."""
+    if fmt == "csv":
+        return header_row(lang)
+    if fmt == "parquet":
+        return [name for name, _ in PARQUET_SELECT]
+    return list(RECORD_COLUMNS)
 
 
 def export_bytes(store: Store, flt: ActivityFilter, fmt: str, lang: str = "en") -> Iterator[bytes]:

@@ -1,6 +1,6 @@
 """JSON Lines export: one activity record per line, `details` as nested JSON.
 
-Streams slice by slice (`query.reads.activity.export_slices`), so memory stays flat.
+Streams slice by slice (`query.reads.slices.export_slices`), so memory stays flat.
 The stored `details` text is already JSON written by the normalizer, so it
 is embedded as is (`orjson.Fragment`) instead of parsed and re-encoded.
 """
@@ -14,9 +14,11 @@ from typing import Any
 import orjson
 
 from common.store import Store
+from common.timefmt import iso_utc
 from query.filters import ActivityFilter
-from query.reads.activity import EXPORT_ORDER, RECORD_COLUMNS, STREAM_SETTINGS, export_slices, iso_utc
-from schemas.activity import ACTIVITY_TABLE
+from query.reads.columns import RECORD_COLUMNS, export_query, select_list
+from query.reads.records import json_or_text
+from query.reads.slices import export_slices
 
 # Rows per slice: the rows are Python objects here, so smaller than the CSV's.
 SLICE_ROWS = 20_000
@@ -38,21 +40,15 @@ def record_line(names: tuple[str, ...], row: tuple[Any, ...]) -> bytes:
 def _details(text: str) -> Any:
     if not text:
         return None
-    try:
-        orjson.loads(text)  # never trust stored text blindly: a line must stay valid JSON
-    except orjson.JSONDecodeError:
-        return text
-    return orjson.Fragment(text)
+    # Never trust stored text blindly: a line must stay valid JSON, so text that
+    # is not JSON goes out as a string.
+    return text if json_or_text(text) is text else orjson.Fragment(text)
 
 
 def stream_jsonl(store: Store, flt: ActivityFilter) -> Iterator[bytes]:
     """The export as JSONL bytes, one slice (`SLICE_ROWS` rows) per chunk."""
-    columns = ", ".join(RECORD_COLUMNS)
+    columns = select_list(RECORD_COLUMNS)
     for where, params in export_slices(store, flt, SLICE_ROWS):
-        sql = (
-            f"SELECT {columns} FROM {ACTIVITY_TABLE} FINAL WHERE {where} "  # noqa: S608
-            f"ORDER BY {', '.join(EXPORT_ORDER)} SETTINGS {STREAM_SETTINGS}"
-        )
-        rows = store.query_rows(sql, params)
+        rows = store.query_rows(export_query(columns, where), params)
         if rows:
             yield b"".join(record_line(RECORD_COLUMNS, row) for row in rows)

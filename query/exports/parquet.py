@@ -1,4 +1,6 @@
-"""Parquet export with real types (docs/contracts.md, Exports that open right in Excel): timestamps, strings, nested details.
+"""Parquet export with real types: timestamps, strings, nested details.
+
+The contract: docs/contracts.md, Exports that open right in Excel.
 
 ClickHouse hands each slice over as Arrow (`query_arrow`), already typed:
 `occurred_at` a UTC timestamp, an order's `line_items` a list of structs
@@ -15,8 +17,9 @@ from typing import Any
 
 from common.store import Store
 from query.filters import ActivityFilter
-from query.reads.activity import EXPORT_ORDER, STREAM_SETTINGS, arrow_export, export_slices
-from schemas.activity import ACTIVITY_TABLE
+from query.reads.columns import export_query
+from query.reads.slices import export_slices
+
 _LINE_ITEM_FIELDS: tuple[tuple[str, str], ...] = (
     ("product_name", "String"),
     ("quantity", "Int64"),
@@ -124,11 +127,7 @@ def stream_parquet(store: Store, flt: ActivityFilter) -> Iterator[bytes]:
     writer = pq.ParquetWriter(sink, schema, compression="zstd")
     try:
         for where, params in export_slices(store, flt, ROW_GROUP_ROWS):
-            sql = (
-                f"SELECT {select} FROM {ACTIVITY_TABLE} FINAL WHERE {where} "  # noqa: S608
-                f"ORDER BY {', '.join(EXPORT_ORDER)} SETTINGS {STREAM_SETTINGS}"
-            )
-            table = arrow_export(store, sql, params)
+            table = store.query_arrow(export_query(select, where), params)
             if table.num_rows == 0:
                 continue
             writer.write_table(_conform(table, schema, pa))

@@ -33,16 +33,12 @@ from query.http.openapi import declare_error_responses
 from query.http.pages import register_pages
 from query.jobs.runner import ExportJobRunner
 from query.manifests.ledger import ExportLedger
-from query.manifests.manifest import export_request_info, new_export_id
+from query.manifests.model import export_request_info, new_export_id
 from query.ranges import resolve_range
-from query.reads.activity import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    count_activity,
-    get_activity,
-    list_activity,
-)
 from query.reads.lifecycle import diff_changes, lifecycle
+from query.reads.pages import DEFAULT_LIMIT, MAX_LIMIT, list_activity
+from query.reads.records import get_activity
+from query.reads.slices import count_activity
 from query.reads.subscriptions import customer_subscriptions
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from query.headers import EXPORT_ID_HEADER, ROWS_HEADER
 from query.http.range import RangeNotSatisfiable, etag_for, if_range_matches, parse_range
 from query.jobs.model import ACTIVE_STATES, DONE, Job, job_request, status_body
 from query.jobs.runner import ExportJobRunner
-from query.manifests.manifest import is_export_id, new_export_id
+from query.manifests.model import is_export_id, new_export_id
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 from common.errors import NotFound
 from query.headers import EXPORT_ID_HEADER, USER_HEADER
 from query.manifests.ledger import ExportLedger, ExportRun
-from query.manifests.manifest import canonical_bytes, is_export_id, key_fingerprint
+from query.manifests.model import canonical_bytes, is_export_id, key_fingerprint
 
 UNAUTHENTICATED: Final = "unauthenticated"
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")

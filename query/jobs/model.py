@@ -22,10 +22,10 @@ import orjson
 from common.errors import BadQuery
 from common.settings import ALL_PARTNERS
 from common.store import Store
+from common.timefmt import iso_utc
 from query.exports.formats import check_export
 from query.filters import ActivityFilter
 from query.ranges import TimeRange, resolve_range
-from query.reads.activity import iso_utc
 
 JOBS_TABLE: Final = "export_jobs"
 

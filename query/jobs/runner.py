@@ -27,7 +27,7 @@ from typing import Final
 
 from common.errors import ActivityLogError
 from common.settings import ALL_PARTNERS, Settings
-from common.store import Store
+from common.store import RecordChunks, Store
 from query.exports.formats import export_bytes
 from query.exports.parquet import ROW_GROUP_ROWS
 from query.jobs.model import (
@@ -45,9 +45,10 @@ from query.jobs.model import (
     new_job,
     retention_deadline,
 )
+from query.manifests.facts import ExportTap
 from query.manifests.ledger import ExportLedger
-from query.manifests.manifest import ExportFacts, ExportRequestInfo, ExportTap, export_request_info
-from query.reads.activity import RecordChunks, count_activity
+from query.manifests.model import ExportFacts, ExportRequestInfo, export_request_info
+from query.reads.slices import count_activity
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,8 @@ from prometheus_client import Counter
 from common.errors import InvalidEvent
 from common.retry import Backoff
 from common.settings import ALL_PARTNERS
-from query.manifests.manifest import ExportRequestInfo, iso_ms
+from common.timefmt import iso_utc
+from query.manifests.model import ExportRequestInfo
 from schemas.events import Scope
 from schemas.topics import PARTNER_ACTIONS_TOPIC
 
@@ -160,7 +161,7 @@ def _event(
 
 
 def _now(now: datetime | None = None) -> str:
-    return iso_ms(now or datetime.now(UTC))
+    return iso_utc(now or datetime.now(UTC))
 
 
 class Publisher(Protocol):

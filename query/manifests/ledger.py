@@ -28,17 +28,16 @@ from prometheus_client import Counter
 
 from common.errors import ActivityLogError
 from common.settings import Settings
-from common.store import Store
-from query.manifests.manifest import (
+from common.store import RecordChunks, Store
+from common.timefmt import iso_utc
+from query.manifests.facts import ExportTap
+from query.manifests.model import (
     ExportFacts,
     ExportObserver,
     ExportRequestInfo,
-    ExportTap,
     build_manifest,
     canonical_bytes,
-    iso_ms,
 )
-from query.reads.activity import RecordChunks
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +93,7 @@ class ExportLedger:
                 export_id,
                 info,
                 facts,
-                created_at=iso_ms(self._now()),
+                created_at=iso_utc(self._now()),
                 previous=previous,
                 signing_key=self._signing_key,
                 key_id=self._key_id,

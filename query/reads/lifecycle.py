@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from common.store import Store
-from query.reads.activity import iso_utc
+from common.timefmt import iso_utc
 from schemas.activity import ACTIVITY_TABLE
 
 MAX_STEPS: Final = 50

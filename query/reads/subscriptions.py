@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from common.store import Store
-from query.reads.activity import iso_utc
+from common.timefmt import iso_utc
 from schemas.activity import ACTIVITY_TABLE, KIND_ORDER
 
 _STATUS_AFTER: Mapping[str, str] = {

@@ -43,10 +43,11 @@ def _measure(path: Path, rows: int) -> dict[str, Any]:
     from common.settings import Settings
     from query.exports.formats import export_bytes
     from query.filters import ActivityFilter
+    from query.manifests.facts import file_facts
     from query.manifests.ledger import ExportLedger
-    from query.manifests.manifest import export_request_info, file_facts, new_export_id
+    from query.manifests.model import export_request_info, new_export_id
     from query.ranges import resolve_range
-    from query.reads.activity import count_activity
+    from query.reads.slices import count_activity
     from tests.fixtures.datasets import fill_store
 
     started = time.perf_counter()
@@ -136,7 +137,7 @@ def _http_times(store: Any, flt: Any, ledger: Any) -> dict[str, list[float]]:
     from common.net import free_port
     from query.exports.formats import export_bytes
     from query.http.app import create_api
-    from query.reads.activity import count_activity
+    from query.reads.slices import count_activity
 
     if shutil.which("curl") is None:
         return {}

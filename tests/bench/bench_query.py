@@ -61,8 +61,10 @@ def _pct(samples: list[float], q: float) -> float:
 def build_and_reference(path: Path, rows: int) -> dict[str, Any]:
     """Fill the store, then time the store's own CSV and FINAL's cost. Runs in a child."""
 
+    from query.exports.csv import TEXT_COLUMNS
+    from query.filters import ActivityFilter
     from query.ranges import resolve_range
-    from query.reads.activity import EXPORT_COLUMNS, EXPORT_ORDER, LIST_COLUMNS, ActivityFilter
+    from query.reads.columns import EXPORT_ORDER, LIST_COLUMNS
     from schemas.activity import ACTIVITY_TABLE
 
     started = time.perf_counter()
@@ -80,7 +82,7 @@ def build_and_reference(path: Path, rows: int) -> dict[str, Any]:
     everything = ActivityFilter(range=resolve_range(EXPORT_FROM, EXPORT_TO, None, now))
     where, params = everything.where()
     client = store._client  # the bare client: this is the store's own output, no wrapper
-    cols = ", ".join(EXPORT_COLUMNS[:6])
+    cols = ", ".join(("occurred_at", *TEXT_COLUMNS))
     order = ", ".join(EXPORT_ORDER)
 
     def own_csv(sql: str) -> int:

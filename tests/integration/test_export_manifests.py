@@ -35,9 +35,9 @@ from query.exports.formats import export_bytes
 from query.filters import ActivityFilter
 from query.http.app import create_api
 from query.manifests.ledger import ExportLedger
-from query.manifests.manifest import export_request_info, manifest_digest, new_export_id, sign
+from query.manifests.model import export_request_info, manifest_digest, new_export_id, sign
 from query.ranges import resolve_range
-from query.reads.activity import count_activity
+from query.reads.slices import count_activity
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from tests.fixtures.activity import ADMIN, KEYS, NOW, A, B
 from tests.fixtures.events import partner_events

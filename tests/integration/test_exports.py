@@ -24,15 +24,12 @@ from query.exports.csv import FORMULA_PREFIXES, HEADERS, csv_chunks, stream_csv
 from query.filters import ActivityFilter
 from query.http.app import create_api
 from query.ranges import resolve_range
-from query.reads.activity import (
-    EXPORT_ORDER,
-    count_activity,
-    export_slices,
-    iter_export_rows,
-    list_activity,
-)
+from query.reads.columns import EXPORT_ORDER
+from query.reads.pages import list_activity
+from query.reads.slices import count_activity, export_slices
 from schemas.activity import ACTIVITY_TABLE
 from tests.fixtures.activity import CAFE, FORMULA, KEYS, NOW, A, eid
+from tests.fixtures.exports import iter_export_rows
 
 NOV = {"from": "2026-11-01", "to": "2026-11-30"}
 
@@ -115,12 +112,12 @@ def test_streamed_and_sliced_csv_are_the_same_bytes_and_pages_answer_meanwhile(
 ) -> None:
     """The embedded stream runs on a client of its own: the shared one keeps serving pages."""
     flt = ActivityFilter(range=resolve_range("2026-10-01", "2026-12-31", None, NOW))
-    streamed = stream_csv(store, flt, "fr", ("customer_id", "event_id"), sliced=False)
+    streamed = stream_csv(store, flt, "fr", sliced=False)
     first = next(streamed)
     page = list_activity(store, flt, limit=3)  # while the export's stream is open
     assert len(page.items) == 3 and page.next_cursor
     data = first + b"".join(streamed)
-    sliced = b"".join(stream_csv(store, flt, "fr", ("customer_id", "event_id"), sliced=True))
+    sliced = b"".join(stream_csv(store, flt, "fr", sliced=True))
     assert data == sliced
     assert len(_csv(data)) == 1 + count_activity(store, flt)
     assert list_activity(store, flt, limit=1).items  # the store is still usable afterwards

@@ -40,7 +40,7 @@ from common.store import Store
 from query.http.app import create_api
 from query.jobs.runner import ExportJobRunner
 from query.manifests.ledger import ExportLedger
-from query.manifests.manifest import is_export_id, new_export_id
+from query.manifests.model import is_export_id, new_export_id
 from schemas.migrate import open_migrated
 from tests.fixtures.activity import NOW, insert
 from tests.fixtures.events import valid_line_item, valid_order, valid_partner_action

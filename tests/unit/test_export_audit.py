@@ -19,7 +19,7 @@ import pytest
 
 from common.errors import BrokerUnavailable
 from query.manifests.audit import ExportAudit, audit_event_id, failed_event, finished_event
-from query.manifests.manifest import ExportRequestInfo
+from query.manifests.model import ExportRequestInfo
 from schemas.events import PartnerAction, validate_event
 from schemas.topics import PARTNER_ACTIONS_TOPIC
 

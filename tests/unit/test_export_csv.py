@@ -15,7 +15,7 @@ WHEN = datetime(2026, 11, 27, 9, 8, 7, 123000)
 
 
 def _rows(cells: list[str]) -> list[tuple[object, ...]]:
-    return [(WHEN, *cells, "cust-1", "evt-1")]
+    return [(WHEN, *cells)]
 
 
 def _parse(data: bytes) -> list[list[str]]:
@@ -29,14 +29,6 @@ def test_bom_crlf_header_and_french_headers() -> None:
     rows = _parse(data)
     assert rows[0][1] == "Client affecté" and rows[0][4] == "État"
     assert rows[1] == ["2026-11-27T09:08:07.123Z", 'Café, "Élodie"', "a", "u", "s", "x\ny"]
-
-
-def test_optional_columns_append_ids() -> None:
-    rows = _parse(
-        b"".join(csv_chunks(_rows(["c", "a", "u", "s", "i"]), "en", ("customer_id", "event_id")))
-    )
-    assert rows[0][-2:] == ["Customer id", "Event id"]
-    assert rows[1][-2:] == ["cust-1", "evt-1"]
 
 
 def test_formulas_are_neutralized() -> None:

@@ -28,23 +28,21 @@ from query.exports.csv import csv_chunks
 from query.exports.jsonl import record_line
 from query.exports.parquet import PARQUET_SELECT, parquet_schema
 from query.http.manifests import caller_identity
+from query.manifests.facts import ExportTap, file_facts
 from query.manifests.ledger import ExportRun
-from query.manifests.manifest import (
+from query.manifests.model import (
     MANIFEST_FIELDS,
     ExportFacts,
     ExportRequestInfo,
-    ExportTap,
     build_manifest,
     canonical_bytes,
-    check_chain,
-    file_facts,
     is_export_id,
     manifest_digest,
     new_export_id,
     sign,
-    verify,
 )
-from query.reads.activity import RECORD_COLUMNS
+from query.manifests.verify import check_chain, verify
+from query.reads.columns import RECORD_COLUMNS
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 KEY = b"test-signing-key"

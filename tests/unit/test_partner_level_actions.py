@@ -18,7 +18,7 @@ import pytest
 from processors.normalize import KafkaMeta, normalize
 from producers.bulk import prepare_line
 from producers.publisher import encode_event
-from query.reads.activity import present
+from query.reads.records import present
 from schemas.events import PartnerAction, event_to_json_dict, validate_event
 from schemas.topics import PARTNER_ACTIONS_TOPIC
 from tests.fixtures.contracts import accepted, refused, schema_accepts

@@ -9,7 +9,7 @@ import pytest
 from common.errors import BadQuery
 from query.filters import ActivityFilter
 from query.ranges import resolve_range
-from query.reads.activity import decode_cursor, encode_cursor
+from query.reads.pages import decode_cursor, encode_cursor
 
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
 
@@ -78,7 +78,7 @@ def test_user_text_only_enters_as_parameters() -> None:
 
 
 def test_duplicates_collapse_to_the_copy_ingested_last_in_page_order() -> None:
-    from query.reads.activity import collapse_duplicates
+    from query.reads.pages import collapse_duplicates
 
     t1, t2 = datetime(2026, 11, 3, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC)
     early, late = datetime(2026, 11, 4, tzinfo=UTC), datetime(2026, 11, 5, tzinfo=UTC)

@@ -1,0 +1,69 @@
+"""One activity record as the API shows it, and the reading of its stored JSON text.
+
+A record's details read with FINAL, so a redelivered event is one record
+(docs/contracts.md, Guarantees).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from common.store import Store
+from common.timefmt import iso_utc
+from query.reads.columns import DETAIL_COLUMNS, select_list
+from schemas.activity import ACTIVITY_TABLE
+
+
+def json_or_text(text: str) -> Any:
+    """Stored JSON text (`details`, `payload`) as its value, or `text` itself when not JSON.
+
+    The normalizer writes JSON, but a row must still read if it holds
+    anything else; the very `text` object comes back then, so a caller can
+    tell the two apart by identity.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def get_activity(store: Store, event_id: str, partner_id: str | None) -> dict[str, Any] | None:
+    """One record with its full details; None if absent or another partner's."""
+    params: dict[str, Any] = {"event_id": event_id}
+    where = "event_id = {event_id:String}"
+    if partner_id is not None:
+        where += " AND partner_id = {partner_id:String}"
+        params["partner_id"] = partner_id
+    sql = (
+        f"SELECT {select_list(DETAIL_COLUMNS)} FROM {ACTIVITY_TABLE} FINAL "  # noqa: S608
+        f"WHERE {where} LIMIT 1"
+    )
+    rows = store.query_dicts(sql, params)
+    if not rows:
+        return None
+    item = present(rows[0])
+    item["payload"] = json_or_text(rows[0]["payload"])
+    return item
+
+
+def present(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored row as the API shows it: UTC ISO timestamps, details as JSON."""
+    item = dict(row)
+    for key in ("occurred_at", "ingested_at"):
+        if isinstance(item.get(key), datetime):
+            item[key] = iso_utc(item[key])
+    if "details" in item:
+        item["details"] = json_or_text(item["details"]) if item["details"] else None
+    if "customer_id" in item:
+        # A partner-level action (e.g. `export.create`) has no customer, so no
+        # Subscriptions page: `scope` says which kind of row this is.
+        customer_id = item["customer_id"]
+        item["scope"] = "customer" if customer_id else "partner"
+        item["subscriptions_url"] = (
+            f"/customers/{quote(customer_id, safe='')}/subscriptions" if customer_id else None
+        )
+    return item
