@@ -457,35 +457,6 @@ def validate_event(
     raise InvalidEvent("", "must be a JSON object")
 
 
-def event_to_json_dict(event: PartnerAction | Order) -> dict[str, Any]:
-    """The event as JSON-ready data: what a producer publishes, and what validates again.
-
-    Declared optional fields that are absent or null are left out (they mean
-    the same); `outcome` is always present; unknown fields are kept exactly,
-    null values included; `occurred_at` is written in UTC with a `Z`.
-    Readers that need the bytes as sent should keep the raw message instead.
-    """
-    data = event.model_dump(mode="json")
-    _drop_none(data, _OPTIONAL_FIELDS[type(event)])
-    if isinstance(event, Order):
-        for item in data["line_items"]:
-            _drop_none(item, _OPTIONAL_FIELDS[LineItem])
-    return data
-
-
-_OPTIONAL_FIELDS: Final[dict[type[BaseModel], tuple[str, ...]]] = {
-    model: tuple(name for name, info in model.model_fields.items() if info.default is None)
-    for model in (PartnerAction, Order, LineItem)
-}
-
-
-def _drop_none(data: dict[str, Any], names: tuple[str, ...]) -> None:
-    """Remove the declared optional `names` whose value is None (extras are not in `names`)."""
-    for name in names:
-        if name in data and data[name] is None:
-            del data[name]
-
-
 # What a person reads for each pydantic error type; `{...}` take the error's ctx.
 _RULES: Final[dict[str, str]] = {
     "missing": "is required",

@@ -47,7 +47,6 @@ from schemas.events import (
     OrderStatus,
     Outcome,
     PartnerAction,
-    event_to_json_dict,
     validate_event,
 )
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
@@ -66,6 +65,7 @@ from tests.fixtures.events import (
     OMIT,
     ORDER_REQUIRED,
     PARTNER_ACTION_REQUIRED,
+    event_to_json_dict,
     minimal_order,
     minimal_partner_action,
     valid_line_item,

@@ -19,10 +19,15 @@ from processors.normalize import KafkaMeta, normalize
 from producers.bulk import prepare_line
 from producers.publisher import encode_event
 from query.reads.records import present
-from schemas.events import PartnerAction, event_to_json_dict, validate_event
+from schemas.events import PartnerAction, validate_event
 from schemas.topics import PARTNER_ACTIONS_TOPIC
 from tests.fixtures.contracts import accepted, refused, schema_accepts
-from tests.fixtures.events import OMIT, minimal_partner_action, valid_partner_action
+from tests.fixtures.events import (
+    OMIT,
+    event_to_json_dict,
+    minimal_partner_action,
+    valid_partner_action,
+)
 
 PA = PARTNER_ACTIONS_TOPIC
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
