@@ -151,7 +151,7 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
 
     # Deferred: Faust (with aiokafka and mode) takes about a second to import, which
     # `query`, `export` and the other short commands that import this module never need.
-    from processors.app import IngestWorker
+    from processors.worker import IngestWorker
 
     if api:
         check_api_auth(settings)

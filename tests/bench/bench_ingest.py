@@ -7,7 +7,7 @@ chDB store with a fresh consumer group, each in its own child process
 * reference: the minimal hand-written pipeline of the issue: confluent-kafka
   `consume(20000, 1.0)` batches, `orjson.loads`, one columnar insert per
   batch into the same `activity` table, a synchronous commit after it;
-* faust: our worker (`processors.app.IngestWorker`, the product's defaults),
+* faust: our worker (`processors.worker.IngestWorker`, the product's defaults),
   timed from the moment it starts until the consumer group's committed
   offsets reach the end of every partition.
 
@@ -206,7 +206,7 @@ def run_faust(bootstrap: str, group: str, store_dir: str, n: int) -> dict[str, A
     import logging
 
     from processors import fast_consumer
-    from processors.app import IngestWorker
+    from processors.worker import IngestWorker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 

@@ -20,9 +20,9 @@ from faust.types import TP
 from common.settings import Settings
 from common.store import Store
 from processors import fast_consumer
-from processors.app import IngestWorker
 from processors.batch import Consumed, process_batch, to_columns
 from processors.normalize import line_item_json
+from processors.worker import IngestWorker
 from schemas.activity import ACTIVITY_COLUMN_NAMES
 from schemas.events import Order, validate_event
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC

@@ -1,42 +1,31 @@
-"""The Faust app: consume both v1 topics, process in batches, insert, then ack.
+"""The Faust app: consume both v1 topics in batches and hand them to the pipeline.
 
-The flow of one batch, in order (the commit is last and only after the insert):
-
-    noack_take -> process_batch (pure) -> dead letters delivered -> one insert -> ack
-
-Events are taken with `noack_take` and acknowledged by hand only after the
-rows are in ClickHouse and every bad message is on the dead-letter topic, so
-Faust's timer commit can never move past an event that is not stored.
+`processors.pipeline` holds the order of one batch (prepare, dead letters,
+one insert, ack); this module wires it to Faust. Events are taken without
+acknowledgement (`noack_take`, or the fast path's `take_unacked`) and acked by
+the pipeline only after the rows are in ClickHouse and every bad message is on
+the dead-letter topic, so Faust's timer commit can never move past an event
+that is not stored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
-import time
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import faust
 
-from common.retry import retry
 from common.settings import Settings
 from common.store import Store
 from processors import fast_consumer
-from processors.batch import BatchResult, Consumed, Rejected, process_batch
-from processors.dead_letter import dead_letter_headers
-from processors.metrics import (
-    BATCH_SIZE,
-    CONSUMER_LAG,
-    EVENTS_CONSUMED,
-    EVENTS_DEAD_LETTERED,
-    EVENTS_STORED,
-)
+from processors.batch import Consumed
+from processors.metrics import CONSUMER_LAG
+from processors.pipeline import Pipeline
 from processors.writer import BatchWriter
 from schemas.topics import DEAD_LETTER_TOPIC, SOURCE_TOPICS
 
@@ -50,9 +39,6 @@ class IngestWorker:
         self.settings = settings
         self.writer = BatchWriter(store)
         self.stopping = asyncio.Event()
-        self._inflight = asyncio.Lock()
-        self._storing: asyncio.Future[bool] | None = None  # the batch being inserted, then acked
-        self.batches = 0
         datadir = Path(settings.state_dir) / "faust"
         datadir.parent.mkdir(parents=True, exist_ok=True)
         self.app = faust.App(
@@ -88,6 +74,12 @@ class IngestWorker:
         self.dead_letters = self.app.topic(
             DEAD_LETTER_TOPIC, key_serializer="raw", value_serializer="raw"
         )
+        self.pipeline = Pipeline(
+            self.writer,
+            _DeadLetterTopic(self.dead_letters),
+            self.stopping,
+            max_event_bytes=settings.max_event_bytes,
+        )
         self.app.on_partitions_assigned.connect(cast(Any, self._on_assigned))
         # concurrency=1: concurrent agents have committed past in-flight messages
         # (docs/components.md).
@@ -108,99 +100,23 @@ class IngestWorker:
             batches = stream.noack_take(
                 self.settings.batch_max_events, within=self.settings.batch_max_seconds
             )
-        # Two batches in flight at most: while one is inserted (on a thread), the
-        # next is validated and normalized here. Inserts and acks stay in batch order.
         async for events in batches:
-            async with self._inflight:
-                prepared = await self._prepare(events)
-                if prepared is None or not await self._stored():
-                    log.info(
-                        "event=stopping unacknowledged=%d reason=%s",
-                        len(events),
-                        "stop requested while the batch could not be stored",
-                    )
-                    return
-                self._storing = asyncio.ensure_future(self._store(events, prepared))
+            batch = [_consumed(event.message) for event in events]
+            if not await self.pipeline.submit(batch, functools.partial(self._ack, events, batch)):
+                return
 
-    async def _stored(self) -> bool:
-        """Wait for the batch being stored, if any; False if it stopped unstored."""
-        storing, self._storing = self._storing, None
-        return storing is None or await storing
+    @property
+    def batches(self) -> int:
+        """Batches stored and acknowledged since the start."""
+        return self.pipeline.batches
 
-    async def _prepare(self, events: Sequence[Any]) -> _Prepared | None:
-        """Validate and normalize a batch, and dead-letter its bad messages (None: stopping)."""
-        started = time.perf_counter()
-        batch = [_consumed(event.message) for event in events]
-        BATCH_SIZE.observe(len(batch))
-        for topic, n in Counter(m.topic for m in batch).items():
-            EVENTS_CONSUMED.labels(topic).inc(n)
-        result = process_batch(batch, datetime.now(UTC), self.settings.max_event_bytes)
-        for rejected in result.rejected:
-            if not await self._dead_letter(rejected):
-                return None
-        return _Prepared(batch, result, time.perf_counter() - started)
-
-    async def _store(self, events: Sequence[Any], prepared: _Prepared) -> bool:
-        """Insert the batch's rows, then ack its events; False if stopping while unstored."""
-        started = time.perf_counter()
-        batch, result = prepared.batch, prepared.result
-        if not await self.writer.write(result.rows, self.stopping):
-            return False
-        # Acked only now: the rows are stored and the dead letters delivered.
+    def _ack(self, events: Sequence[Any], batch: Sequence[Consumed]) -> None:
+        """Acknowledge a stored batch's events, then record the lag their offsets leave."""
         # `event.ack()` is what `stream.ack()` does minus the per-event
         # sensor calls (our sensors count per batch).
         for event in events:
             event.ack()
-        self.batches += 1
-        for topic, n in Counter(row["kafka_topic"] for row in result.rows).items():
-            EVENTS_STORED.labels(topic).inc(n)
         self._record_lag(batch)
-        log.info(
-            "event=batch_stored events=%d rows=%d dead_lettered=%d process_ms=%.1f "
-            "insert_ms=%.1f first=%s last=%s",
-            len(batch),
-            len(result.rows),
-            len(result.rejected),
-            prepared.seconds * 1000,
-            (time.perf_counter() - started) * 1000,
-            _where(batch[0]) if batch else "-",
-            _where(batch[-1]) if batch else "-",
-        )
-        return True
-
-    async def _dead_letter(self, rejected: Rejected) -> bool:
-        """Forward the original bytes with the reason; retried until delivered or stopping."""
-        m = rejected.message
-
-        async def send() -> None:
-            pending = await self.dead_letters.send(
-                key=m.key, value=m.value, headers=dead_letter_headers(rejected)
-            )
-            await pending
-
-        def failed(exc: Exception, attempt: int, delay: float) -> None:
-            log.warning(
-                "event=dead_letter_retry topic=%s partition=%d offset=%d retry_in_s=%.1f error=%r",
-                m.topic,
-                m.partition,
-                m.offset,
-                delay,
-                str(exc),
-            )
-
-        # The broker may be restarting: retry, never drop.
-        if await retry(send, retry_on=Exception, stopping=self.stopping, on_failure=failed) is None:
-            return False
-        EVENTS_DEAD_LETTERED.labels(m.topic, rejected.error_class).inc()
-        log.warning(
-            "event=dead_lettered topic=%s partition=%d offset=%d error_class=%s reason=%r",
-            m.topic,
-            m.partition,
-            m.offset,
-            rejected.error_class,
-            rejected.reason,
-        )
-        return True
 
     def _record_lag(self, batch: Sequence[Consumed]) -> None:
         last: dict[tuple[str, int], int] = {}
@@ -237,8 +153,7 @@ class IngestWorker:
     async def stop(self) -> None:
         """Finish the batch in flight, commit what is acknowledged, then stop Faust."""
         self.stopping.set()
-        async with self._inflight:
-            await self._stored()
+        async with self.pipeline.drained():
             for _ in range(10):
                 try:
                     if await self.app.consumer.commit():
@@ -251,17 +166,17 @@ class IngestWorker:
         await self.app.stop()
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """A batch validated and normalized, its dead letters delivered: ready to store."""
+class _DeadLetterTopic:
+    """The dead-letter topic as the pipeline's sink: a send returns once the broker has it."""
 
-    batch: list[Consumed]
-    result: BatchResult
-    seconds: float
+    def __init__(self, topic: Any) -> None:
+        self._topic = topic
 
-
-def _where(m: Consumed) -> str:
-    return f"{m.topic}[{m.partition}]@{m.offset}"
+    async def send(
+        self, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]
+    ) -> None:
+        pending = await self._topic.send(key=key, value=value, headers=list(headers))
+        await pending
 
 
 def _consumed(message: Any) -> Consumed:
