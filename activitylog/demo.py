@@ -26,7 +26,7 @@ from common.settings import Settings
 from producers.publisher import ActivityPublisher
 from producers.simulate import SimulationSpec, simulate
 from query.client import HttpReader, Request
-from query.manifests.model import canonical_bytes
+from query.manifests.files import manifest_path_for, write_manifest
 
 DEMO_EVENTS = 3000
 DEMO_SEED = 7
@@ -85,8 +85,7 @@ def run_demo(base: Settings, events: int = DEMO_EVENTS) -> Path:
             sealed = download.manifest()
             if sealed is None:
                 raise ActivityLogError(f"the server gave no manifest for {path}")
-            manifest = path.with_name(path.name + ".manifest.json")
-            manifest.write_bytes(canonical_bytes(sealed))
+            manifest = write_manifest(sealed, manifest_path_for(path))
         finally:
             reader.close()
         _say(f"exported the most recent month to {path} ({stored} rows, {size} bytes)")

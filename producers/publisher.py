@@ -42,6 +42,7 @@ import orjson
 
 from common.errors import BrokerUnavailable, ConfigError, DeliveryFailed, InvalidEvent
 from common.kafka import kafka_reason
+from common.timefmt import iso_utc
 from producers.partitioner import KeyCachingPartitioner
 from schemas.events import validate_event
 
@@ -112,8 +113,8 @@ def complete_event(event: Mapping[str, Any], now: datetime | None = None) -> dic
     if not out.get("event_id"):
         out["event_id"] = str(uuid.uuid4())
     if not out.get("occurred_at"):
-        stamp = (now or datetime.now(UTC)).astimezone(UTC)
-        out["occurred_at"] = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        # astimezone first: a naive `now` is the caller's local time here.
+        out["occurred_at"] = iso_utc((now or datetime.now(UTC)).astimezone(UTC))
     return out
 
 

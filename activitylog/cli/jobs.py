@@ -31,7 +31,8 @@ from common.settings import Settings
 from query.client import HttpReader, Request, os_user, raise_for_error
 from query.jobs.model import DONE, job_request, status_body
 from query.jobs.runner import ExportJobRunner
-from query.manifests.model import canonical_bytes, new_export_id
+from query.manifests.files import write_manifest
+from query.manifests.model import new_export_id
 from schemas.migrate import migrated_store
 
 POLL_SECONDS: Final = 0.25
@@ -103,7 +104,7 @@ def _through_server(
         resumed = client.download(status, path)
         written = None
         if manifest_path is not None:
-            written = _write_manifest(reader.manifest(status["id"]), manifest_path)
+            written = write_manifest(reader.manifest(status["id"]), manifest_path)
         return JobResult(
             status["id"], status["rows_written"], path.stat().st_size, written, resumed
         )
@@ -225,20 +226,13 @@ def _in_process(
         if manifest_path is not None:
             sealed = ledger.manifest(job.job_id, None)
             if sealed is not None:
-                written = _write_manifest(sealed, manifest_path)
+                written = write_manifest(sealed, manifest_path)
         return JobResult(job.job_id, job.rows_written, path.stat().st_size, written, 0)
     finally:
         reader.close()
 
 
 # -- shared -----------------------------------------------------------------------------------
-
-
-def _write_manifest(sealed: dict[str, Any], path: Path) -> Path:
-    part = path.with_name(f".{path.name}.part")
-    part.write_bytes(canonical_bytes(sealed))
-    part.replace(path)
-    return path
 
 
 def _sha256(path: Path) -> str:

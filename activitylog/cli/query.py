@@ -18,10 +18,8 @@ from activitylog.runtime import open_reader
 from common.errors import ActivityLogError, BadQuery, ConfigError
 from common.settings import Settings
 from query.client import Download, Request
-from query.exports.formats import EXPORT_FORMATS, check_export
-from query.manifests.model import canonical_bytes
-
-FORMATS = EXPORT_FORMATS
+from query.exports.formats import check_export
+from query.manifests.files import manifest_path_for, write_manifest
 
 FromOpt = Annotated[
     str | None, typer.Option("--from", help="First day (YYYY-MM-DD, inclusive) or RFC 3339 instant")
@@ -173,16 +171,6 @@ class Written:
     manifest_path: Path | None = None
 
 
-def manifest_path_for(path: Path) -> Path:
-    """`FILE.manifest.json` beside `FILE` (docs/contracts.md, Verifiable exports)."""
-    return path.with_name(path.name + ".manifest.json")
-
-
-def export_to_file(settings: Settings, req: Request, fmt: str, lang: str, path: Path) -> int:
-    """Stream an export into `path` atomically; returns the bytes written."""
-    return write_export(settings, req, fmt, lang, path).bytes
-
-
 def write_export(
     settings: Settings,
     req: Request,
@@ -231,10 +219,7 @@ def write_export(
             _check_received(sealed, digest.hexdigest(), path)
         tmp.replace(path)
         if sealed is not None:
-            manifest_file = manifest_path_for(path)
-            part = manifest_file.with_name(f".{manifest_file.name}.part")
-            part.write_bytes(canonical_bytes(sealed))
-            part.replace(manifest_file)
+            manifest_file = write_manifest(sealed, manifest_path_for(path))
     finally:
         reader.close()
         tmp.unlink(missing_ok=True)

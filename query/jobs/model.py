@@ -11,7 +11,6 @@ the runner holds the threads.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -37,7 +36,6 @@ CANCELLED: Final = "cancelled"
 EXPIRED: Final = "expired"  # the file was removed after the retention period
 DELETED: Final = "deleted"  # the file was removed on request (DELETE on a finished job)
 ACTIVE_STATES: Final = frozenset({QUEUED, RUNNING})
-FINAL_STATES: Final = frozenset({DONE, FAILED, CANCELLED, EXPIRED, DELETED})
 
 # The filters a job accepts, as the direct export names them.
 FILTER_NAMES: Final = ("customer_id", "customer", "action", "partner_user", "status", "q")
@@ -201,11 +199,6 @@ def new_job(
         version=1,
         file_name=request.file_name(job_id),
     )
-
-
-def new_job_id() -> str:
-    """A random, unguessable id (the fallback when the manifest module gives none)."""
-    return str(uuid.uuid4())
 
 
 def retention_deadline(finished: datetime, hours: float) -> datetime:

@@ -80,11 +80,6 @@ class ExportLedger:
         self._key_id = settings.export_signing_key_id
         self._lock = _chain_lock(store)
 
-    @property
-    def signs(self) -> bool:
-        """Whether manifests are signed (ACTIVITYLOG_EXPORT_SIGNING_KEY is set)."""
-        return self._signing_key is not None
-
     def seal(self, export_id: str, info: ExportRequestInfo, facts: ExportFacts) -> dict[str, Any]:
         """Build, chain, sign and store the manifest of a finished export; returns it."""
         with self._lock:
