@@ -16,7 +16,7 @@ import socket
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
-from common.errors import BrokerUnavailable, ConfigError
+from common.errors import BrokerUnavailable, ConfigError, WorkerFailed
 from common.kafka import check_broker
 from common.net import tcp_open
 from common.serve_info import read_serve_info, serve_info_path, write_serve_info
@@ -194,14 +194,7 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
             ledger = ExportLedger(jobs_store, settings, observer=audit)  # one per process
             jobs = ExportJobRunner(settings, jobs_store, ledger=ledger)
             jobs.start()
-            app = create_api(
-                reader_store,
-                settings.api_keys,
-                health=health,
-                jobs=jobs,
-                settings=settings,
-                ledger=ledger,
-            )
+            app = create_api(reader_store, settings, health=health, jobs=jobs, ledger=ledger)
             server = _server_class()(
                 uvicorn.Config(
                     app, log_level="warning", access_log=False, lifespan="off", log_config=None
@@ -241,7 +234,7 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
             with contextlib.suppress(OSError):
                 serve_info_path(settings).unlink()
     if ingest is not None and ingest.app.crashed:
-        raise BrokerUnavailable(f"the worker stopped on an error: {ingest.app.crash_reason}")
+        raise WorkerFailed(f"the worker stopped on an error: {ingest.app.crash_reason}")
 
 
 async def _wait_for_stop(

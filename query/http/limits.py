@@ -12,15 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import orjson
-
-from common.errors import BadQuery
+from common.errors import ActivityLogError, BadQuery, PayloadTooLarge, UriTooLong
+from common.settings import Settings
+from query.http.errors import typed_error_response
 from query.ranges import TimeRange
-
-if TYPE_CHECKING:
-    from common.settings import Settings
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -28,11 +25,11 @@ Message = dict[str, Any]
 
 @dataclass(frozen=True)
 class ApiLimits:
-    """The server's limits (defaults from `common.settings`)."""
+    """The server's limits, as the settings give them."""
 
-    max_body_bytes: int = 64 * 1024
-    max_query_bytes: int = 8 * 1024
-    export_max_days: int = 1096
+    max_body_bytes: int
+    max_query_bytes: int
+    export_max_days: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiLimits:
@@ -75,17 +72,15 @@ class RequestLimits:
         limits = self.limits
         query = scope.get("query_string", b"")
         if len(query) > limits.max_query_bytes:
-            await _refuse(
-                send,
-                414,
-                "uri_too_long",
+            too_long = UriTooLong(
                 f"the query string is {len(query)} bytes; the limit is {limits.max_query_bytes} "
-                "(ACTIVITYLOG_API_MAX_QUERY_BYTES)",
+                "(ACTIVITYLOG_API_MAX_QUERY_BYTES)"
             )
+            await _refuse(too_long, scope, receive, send)
             return
         declared = _content_length(scope)
         if declared is not None and declared > limits.max_body_bytes:
-            await _refuse(send, 413, "payload_too_large", _body_message(limits))
+            await _refuse(_too_large(limits), scope, receive, send)
             return
         body, more, disconnected = b"", True, False
         while more:
@@ -96,7 +91,7 @@ class RequestLimits:
             body += message.get("body", b"")
             more = bool(message.get("more_body", False))
             if len(body) > limits.max_body_bytes:
-                await _refuse(send, 413, "payload_too_large", _body_message(limits))
+                await _refuse(_too_large(limits), scope, receive, send)
                 return
         replayed = False
 
@@ -120,23 +115,12 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _body_message(limits: ApiLimits) -> str:
-    return (
+def _too_large(limits: ApiLimits) -> PayloadTooLarge:
+    return PayloadTooLarge(
         f"the request body is larger than the limit of {limits.max_body_bytes} bytes "
         "(ACTIVITYLOG_API_MAX_BODY_BYTES)"
     )
 
 
-async def _refuse(send: Any, status: int, code: str, message: str) -> None:
-    body = orjson.dumps({"error": {"code": code, "message": message}})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+async def _refuse(error: ActivityLogError, scope: Scope, receive: Any, send: Any) -> None:
+    await typed_error_response(error)(scope, receive, send)

@@ -5,10 +5,12 @@ parameters, but this API answers bad input with 400 and the JSON error
 `{"error": {"code", "message"}}` (docs/contracts.md), and it can also answer 401
 (API key), 404 (a path id that does not exist or belongs to another
 partner), 413/414 (request limits), 503 (store unavailable) and, for a bug,
-500 with the same body. Clients generated from the document, and the
-schemathesis run in `tests/integration/test_fuzz_api.py`, rely on those
-declarations. The rules below walk the routes when the document is built, so
-routes added later (export jobs, manifests) are declared the same way.
+500 with the same body. Each status is the one its error class
+(common/errors.py) carries, so the document and the answers cannot drift.
+Clients generated from the document, and the schemathesis run in
+`tests/integration/test_fuzz_api.py`, rely on those declarations. The rules
+below walk the routes when the document is built, so routes added later
+(export jobs, manifests) are declared the same way.
 """
 
 from __future__ import annotations
@@ -19,21 +21,38 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
+from common.errors import (
+    ActivityLogError,
+    BadQuery,
+    Gone,
+    Internal,
+    NotFound,
+    NotReady,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+    StoreUnavailable,
+    TooManyJobs,
+    Unauthorized,
+    UriTooLong,
+)
+
 ERROR_SCHEMA = "Error"
 _REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
-_DESCRIPTIONS: dict[int, str] = {
-    400: "Bad input: a malformed or out-of-range parameter, named in the message.",
-    401: "A missing or unknown API key.",
-    404: "Not found, or another partner's: the same answer either way.",
-    413: "The request body is larger than the server's limit.",
-    414: "The query string is longer than the server's limit.",
-    409: "Not ready yet (e.g. an export job still running).",
-    410: "Gone (e.g. an export file expired, deleted or cancelled).",
-    416: "The requested byte range starts past the end of the file.",
-    429: "Too many requests of this kind at once; retry later.",
-    500: "An unexpected failure; the server log has the details (no stack trace here).",
-    503: "The store is unavailable; retry later.",
+# What a client reads for each error the API answers; one per status, the status the error's.
+_DESCRIBED: dict[type[ActivityLogError], str] = {
+    BadQuery: "Bad input: a malformed or out-of-range parameter, named in the message.",
+    Unauthorized: "A missing or unknown API key.",
+    NotFound: "Not found, or another partner's: the same answer either way.",
+    PayloadTooLarge: "The request body is larger than the server's limit.",
+    UriTooLong: "The query string is longer than the server's limit.",
+    NotReady: "Not ready yet (e.g. an export job still running).",
+    Gone: "Gone (e.g. an export file expired, deleted or cancelled).",
+    RangeNotSatisfiable: "The requested byte range starts past the end of the file.",
+    TooManyJobs: "Too many requests of this kind at once; retry later.",
+    Internal: "An unexpected failure; the server log has the details (no stack trace here).",
+    StoreUnavailable: "The store is unavailable; retry later.",
 }
+_DESCRIPTIONS: dict[int, str] = {error.http_status: text for error, text in _DESCRIBED.items()}
 
 
 class ErrorDetail(BaseModel):
@@ -66,18 +85,18 @@ def error_codes(path: str, method: str, operation: dict[str, Any]) -> list[int]:
     """The error statuses an operation can answer, from its shape."""
     params = operation.get("parameters", [])
     has_body = "requestBody" in operation or method in ("post", "put", "patch")
-    codes = [500]
+    errors: list[type[ActivityLogError]] = [Internal]
     if path.startswith("/api/"):
-        codes += [401, 503]
+        errors += [Unauthorized, StoreUnavailable]
     if params or has_body:
-        codes.append(400)
+        errors.append(BadQuery)
     if any(p.get("in") == "path" for p in params):
-        codes.append(404)
+        errors.append(NotFound)
     if any(p.get("in") == "query" for p in params):
-        codes.append(414)
+        errors.append(UriTooLong)
     if has_body:
-        codes.append(413)
-    return sorted(codes)
+        errors.append(PayloadTooLarge)
+    return sorted(error.http_status for error in errors)
 
 
 def declare_error_responses(app: FastAPI) -> None:
@@ -94,14 +113,10 @@ def declare_error_responses(app: FastAPI) -> None:
             for method, operation in operations.items():
                 responses = operation.setdefault("responses", {})
                 responses.pop("422", None)
-                for code in error_codes(path, method, operation):
-                    responses.setdefault(
-                        str(code),
-                        {
-                            "description": _DESCRIPTIONS[code],
-                            "content": {"application/json": {"schema": _REF}},
-                        },
-                    )
+                for code, declared in error_responses(
+                    *error_codes(path, method, operation)
+                ).items():
+                    responses.setdefault(str(code), declared)
         if "HTTPValidationError" not in str(schema.get("paths")):
             components.pop("HTTPValidationError", None)
             components.pop("ValidationError", None)

@@ -4,20 +4,14 @@ One byte range per request (`bytes=START-END`, `bytes=START-`, `bytes=-SUFFIX`),
 which is what download managers and `activitylog export --job` send to
 resume a broken transfer. Several ranges in one request are answered with
 the whole file (RFC 9110 lets a server ignore Range), and a range that
-starts past the end is unsatisfiable (416).
+starts past the end is unsatisfiable (416, `common.errors.RangeNotSatisfiable`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-class RangeNotSatisfiable(Exception):
-    """The range starts at or after the end of the file (answer 416)."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__(f"no byte range of a {size}-byte file matches")
-        self.size = size
+from common.errors import RangeNotSatisfiable
 
 
 @dataclass(frozen=True)

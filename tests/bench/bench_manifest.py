@@ -135,13 +135,14 @@ def _http_times(store: Any, flt: Any, ledger: Any) -> dict[str, list[float]]:
     from fastapi.responses import StreamingResponse
 
     from common.net import free_port
+    from common.settings import Settings
     from query.exports.formats import export_bytes
     from query.http.app import create_api
     from query.reads.slices import count_activity
 
     if shutil.which("curl") is None:
         return {}
-    app = create_api(store, None, ledger=ledger)
+    app = create_api(store, Settings(api_keys=None), ledger=ledger)
 
     @app.get("/bench/plain")
     def plain_export() -> StreamingResponse:

@@ -16,6 +16,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from common.settings import Settings
 from common.store import Store
 from query.http.app import create_api
 from schemas.topics import ORDERS_TOPIC
@@ -36,7 +37,7 @@ from tests.fixtures.activity import (
 
 @pytest.fixture(scope="module")
 def client(store: Store) -> Iterator[TestClient]:
-    with TestClient(create_api(store, KEYS, now=lambda: NOW)) as test_client:
+    with TestClient(create_api(store, Settings(api_keys=KEYS), now=lambda: NOW)) as test_client:
         yield test_client
 
 

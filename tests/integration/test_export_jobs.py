@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from query.http.jobs import MAX_ACTIVE_JOBS
+from query.http.routes.jobs import MAX_ACTIVE_JOBS
 from tests.fixtures.serve import ServeProcess, wait_until
 
 ROWS = 150_000

@@ -51,8 +51,10 @@ FORMATS = ("csv", "parquet", "jsonl")
 
 @pytest.fixture(scope="module")
 def client(store: Store) -> Iterator[TestClient]:
-    settings = Settings(export_signing_key=SIGNING_KEY, export_signing_key_id="test-key-1")
-    with TestClient(create_api(store, KEYS, now=lambda: NOW, settings=settings)) as test_client:
+    settings = Settings(
+        api_keys=KEYS, export_signing_key=SIGNING_KEY, export_signing_key_id="test-key-1"
+    )
+    with TestClient(create_api(store, settings, now=lambda: NOW)) as test_client:
         yield test_client
 
 
@@ -269,7 +271,7 @@ def test_a_store_error_mid_stream_fails_the_export_and_seals_nothing(big_store: 
 
 def test_a_client_that_goes_away_mid_download_fails_the_export(big_store: Store) -> None:
     port = free_port()
-    app = create_api(big_store, BIG_KEYS, now=lambda: NOW)
+    app = create_api(big_store, Settings(api_keys=BIG_KEYS), now=lambda: NOW)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )

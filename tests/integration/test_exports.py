@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from activitylog.cli import main
+from common.settings import Settings
 from common.store import Store
 from query.exports.csv import FORMULA_PREFIXES, HEADERS, csv_chunks, stream_csv
 from query.filters import ActivityFilter
@@ -36,7 +37,7 @@ NOV = {"from": "2026-11-01", "to": "2026-11-30"}
 
 @pytest.fixture(scope="module")
 def client(store: Store) -> Iterator[TestClient]:
-    with TestClient(create_api(store, KEYS, now=lambda: NOW)) as test_client:
+    with TestClient(create_api(store, Settings(api_keys=KEYS), now=lambda: NOW)) as test_client:
         yield test_client
 
 

@@ -77,7 +77,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     root: Path = tmp_path_factory.mktemp("fuzz-api")
     store = open_migrated(f"chdb://{root / 'ch'}")
     insert(store, dataset())
-    settings = Settings(state_dir=root / "state")
+    settings = Settings(state_dir=root / "state", api_keys=KEYS)
     # A real job runner (as `activitylog serve` has), so job routes are fuzzed for real.
     # Jobs read through a store of their own, which they close when done (as in `serve`).
     ledger = ExportLedger(store, settings)  # one per process, shared by downloads and jobs
@@ -88,7 +88,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         open_reader=lambda: Store.open(f"chdb://{root / 'ch'}"),
     )
     jobs.start()
-    app = create_api(store, KEYS, now=lambda: NOW, settings=settings, jobs=jobs, ledger=ledger)
+    app = create_api(store, settings, now=lambda: NOW, jobs=jobs, ledger=ledger)
     try:
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
     finally:

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 import pyarrow.parquet as pq
 import pytest
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
@@ -119,7 +119,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     root: Path = tmp_path_factory.mktemp("isolation")
     store = open_migrated(f"chdb://{root / 'ch'}")
     insert(store, EVENTS)
-    settings = Settings(state_dir=root / "state")
+    settings = Settings(state_dir=root / "state", api_keys=KEYS)
     # Jobs read through a store of their own, which they close when done (as in `serve`).
     ledger = ExportLedger(store, settings)  # one per process, shared by downloads and jobs
     jobs = ExportJobRunner(
@@ -131,7 +131,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     jobs.start()
     try:
         with TestClient(
-            create_api(store, KEYS, now=lambda: NOW, settings=settings, jobs=jobs, ledger=ledger)
+            create_api(store, settings, now=lambda: NOW, jobs=jobs, ledger=ledger)
         ) as c:
             yield c
     finally:
@@ -272,7 +272,8 @@ def _path_routes(client: TestClient) -> list[APIRoute]:
     """Every GET/DELETE API route with exactly one path parameter, from the app itself."""
     routes = [
         r
-        for r in client.app.routes  # type: ignore[attr-defined]
+        # The routes of included routers too (FastAPI keeps each router whole).
+        for r in (c.original_route for c in iter_route_contexts(client.app.routes))  # type: ignore[attr-defined]
         if isinstance(r, APIRoute)
         and r.path.startswith("/api/")
         and len(r.param_convertors) == 1

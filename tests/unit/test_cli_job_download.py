@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from activitylog.cli.jobs import JobClient
-from common.errors import ActivityLogError
+from common.errors import ActivityLogError, RangeNotSatisfiable
 from query.client import HttpReader
-from query.http.range import RangeNotSatisfiable, etag_for, if_range_matches, parse_range
+from query.http.range import etag_for, if_range_matches, parse_range
 
 FILE = bytes(range(256)) * 4096  # 1 MiB of known bytes
 SHA = hashlib.sha256(FILE).hexdigest()

@@ -7,15 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from common.errors import BadQuery, ConfigError
+from common.errors import BadQuery, ConfigError, RangeNotSatisfiable
 from common.settings import Settings
-from query.http.range import (
-    ByteRange,
-    RangeNotSatisfiable,
-    etag_for,
-    if_range_matches,
-    parse_range,
-)
+from query.http.range import ByteRange, etag_for, if_range_matches, parse_range
 from query.jobs.model import (
     DONE,
     EXPIRED,

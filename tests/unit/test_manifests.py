@@ -27,7 +27,7 @@ from activitylog.cli import main
 from query.exports.csv import csv_chunks
 from query.exports.jsonl import record_line
 from query.exports.parquet import PARQUET_SELECT, parquet_schema
-from query.http.manifests import caller_identity
+from query.http.auth import caller_identity
 from query.manifests.facts import ExportTap, file_facts
 from query.manifests.ledger import ExportRun
 from query.manifests.model import (

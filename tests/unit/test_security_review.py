@@ -28,7 +28,7 @@ import pytest
 
 from common.errors import BadQuery
 from common.settings import Settings
-from query.http import app as api
+from query.http import auth
 from query.http.limits import ApiLimits, RequestLimits, check_export_range
 from query.http.openapi import error_codes, error_responses
 from query.ranges import TimeRange
@@ -151,15 +151,15 @@ def test_the_scan_catches_a_value_formatted_into_sql(tmp_path: Path) -> None:
 
 
 def test_api_keys_are_compared_in_constant_time_against_every_key() -> None:
-    source = inspect.getsource(api._match_key)
+    source = inspect.getsource(auth._match_key)
     tree = ast.parse(source)
     calls = {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     assert "hmac.compare_digest" in calls
     loops = [n for n in ast.walk(tree) if isinstance(n, ast.For)]
     assert loops and not any(isinstance(n, ast.Return | ast.Break) for n in ast.walk(loops[0]))
     keys = {"alpha-key": "p1", "bravo-key": "p2"}
-    assert api._match_key("bravo-key", keys) == "p2"
-    assert api._match_key("bravo-ke", keys) is None and api._match_key("", keys) is None
+    assert auth._match_key("bravo-key", keys) == "p2"
+    assert auth._match_key("bravo-ke", keys) is None and auth._match_key("", keys) is None
     # No other code looks a presented key up by value (a dict lookup is not constant time).
     for folder in ("query", "activitylog", "common"):
         for path in (ROOT / folder).rglob("*.py"):
@@ -192,7 +192,7 @@ def test_settings_carry_the_limits() -> None:
         }
     )
     assert ApiLimits.from_settings(settings) == ApiLimits(2048, 512, 31)
-    assert ApiLimits.from_settings(Settings()) == ApiLimits()
+    assert ApiLimits.from_settings(Settings()) == ApiLimits(64 * 1024, 8 * 1024, 1096)
 
 
 def test_a_long_direct_download_range_is_refused_naming_the_limit() -> None:
@@ -226,7 +226,9 @@ def _run_limits(scope: dict[str, Any], chunks: list[bytes]) -> tuple[int, bytes,
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    limits = RequestLimits(app, ApiLimits(max_body_bytes=1024, max_query_bytes=256))
+    limits = RequestLimits(
+        app, ApiLimits(max_body_bytes=1024, max_query_bytes=256, export_max_days=31)
+    )
     asyncio.run(limits({"type": "http", "headers": [], **scope}, receive, send))
     return sent[0]["status"], sent[1]["body"], b"".join(seen)
 
