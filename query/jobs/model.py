@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
@@ -199,10 +199,6 @@ def new_job(
         version=1,
         file_name=request.file_name(job_id),
     )
-
-
-def retention_deadline(finished: datetime, hours: float) -> datetime:
-    return finished + timedelta(hours=hours)
 
 
 _COLUMNS: Final = (

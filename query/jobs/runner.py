@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -29,7 +27,7 @@ from common.errors import ActivityLogError
 from common.settings import ALL_PARTNERS, Settings
 from common.store import RecordChunks, Store
 from query.exports.formats import export_bytes
-from query.exports.parquet import ROW_GROUP_ROWS
+from query.jobs.export_file import ExportFile, part_path, remove_stale_parts
 from query.jobs.model import (
     ACTIVE_STATES,
     CANCELLED,
@@ -43,9 +41,8 @@ from query.jobs.model import (
     JobRequest,
     JobTable,
     new_job,
-    retention_deadline,
 )
-from query.manifests.facts import ExportTap
+from query.jobs.retention import expired, retained, retention_deadline, sweep_interval
 from query.manifests.ledger import ExportLedger
 from query.manifests.model import ExportFacts, ExportRequestInfo, export_request_info
 from query.reads.slices import count_activity
@@ -55,8 +52,6 @@ log = logging.getLogger(__name__)
 # Progress goes to the store at most this often (and on every state change);
 # a status request in this process sees the live count in between.
 PERSIST_EVERY: Final = 0.5
-SWEEP_EVERY: Final = 60.0
-PART_SUFFIX: Final = ".part"
 
 
 def request_info(job: Job) -> ExportRequestInfo:
@@ -71,17 +66,6 @@ class _Interrupted(Exception):
 
 class _Cancelled(Exception):
     """The job was cancelled by its owner."""
-
-
-def rows_so_far(tap: ExportTap, chunks: int) -> int:
-    """Rows written so far, for progress only (the exact count comes from the facts).
-
-    The tap's complete records for csv and jsonl; row groups times their size
-    for Parquet, whose row count is known only from the footer at the end.
-    """
-    if tap.fmt == "parquet":
-        return chunks * ROW_GROUP_ROWS
-    return tap.rows_so_far
 
 
 class ExportJobRunner:
@@ -114,7 +98,7 @@ class ExportJobRunner:
     def start(self) -> None:
         """Restart jobs left queued or running, sweep expired files, start the threads."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._remove_stale_parts()
+        remove_stale_parts(self.directory)
         for job in self.table.in_states(ACTIVE_STATES):
             if job.state == RUNNING:
                 log.info("restarting export job %s (interrupted while running)", job.job_id)
@@ -170,18 +154,7 @@ class ExportJobRunner:
         if live is not None:
             return live
         stored = self.table.get(job_id)
-        return None if stored is None else self._retained(stored)
-
-    def _retained(self, job: Job) -> Job:
-        """A finished job with its expiry from the retention configured now.
-
-        The retention is this process's setting, not the one in force when the
-        job ended: shortening it takes effect for files already on disk.
-        """
-        if job.state != DONE or job.finished_at is None:
-            return job
-        hours = self.settings.export_retention_hours
-        return replace(job, expires_at=retention_deadline(job.finished_at, hours))
+        return None if stored is None else retained(stored, self.settings.export_retention_hours)
 
     def cancel(self, job: Job) -> Job:
         """Cancel a queued or running job, or delete a finished job's file."""
@@ -203,14 +176,11 @@ class ExportJobRunner:
     def sweep(self) -> int:
         """Remove finished files past their retention; returns how many jobs expired."""
         now = self._now()
-        expired = 0
-        for stored in self.table.in_states(frozenset({DONE})):
-            job = self._retained(stored)
-            if job.expires_at is not None and job.expires_at <= now:
-                self.file_path(job).unlink(missing_ok=True)
-                self._save(job.advance(now, state=EXPIRED))
-                expired += 1
-        return expired
+        past = expired(self.table, self.settings.export_retention_hours, now)
+        for job in past:
+            self.file_path(job).unlink(missing_ok=True)
+            self._save(job.advance(now, state=EXPIRED))
+        return len(past)
 
     # -- the work -----------------------------------------------------------------
 
@@ -240,7 +210,7 @@ class ExportJobRunner:
                     self._finish_failed(self._latest(job), reason)
 
     def _sweeper(self) -> None:
-        interval = min(SWEEP_EVERY, max(0.5, self.settings.export_retention_hours * 3600 / 4))
+        interval = sweep_interval(self.settings.export_retention_hours)
         while not self._stopping.wait(interval):
             try:
                 self.sweep()
@@ -250,14 +220,14 @@ class ExportJobRunner:
     def _run(self, job: Job, progress: Callable[[Job], None] | None) -> Job:
         now = self._now()
         job = job.advance(now, state=RUNNING, rows_written=0, bytes_written=0, error="")
-        self._publish(job, persist=True)
-        part = self.directory / (job.file_name + PART_SUFFIX)
+        self._set_state(job, persist=True)
+        part = part_path(self.file_path(job))
         reader: Store | None = None
         try:
             reader = self._open_reader()
             flt = job.request.activity_filter(job.scope)
             job = job.advance(self._now(), rows_total=count_activity(reader, flt))
-            self._publish(job, persist=True)
+            self._set_state(job, persist=True)
             chunks = export_bytes(reader, flt, job.request.format, job.request.lang)
             job, facts = self._write(job, chunks, part, progress)
             final = self.file_path(job)
@@ -271,7 +241,7 @@ class ExportJobRunner:
             )
             if self.ledger is not None:
                 self.ledger.seal(job.job_id, request_info(job), facts)
-            self._publish(job, persist=True, done=True)
+            self._set_state(job, persist=True, done=True)
             log.info(
                 "export job %s done: %s rows, %s bytes",
                 job.job_id,
@@ -281,7 +251,7 @@ class ExportJobRunner:
         except _Interrupted:
             job = self._latest(job)
             job = job.advance(self._now(), state=QUEUED, rows_written=0, bytes_written=0)
-            self._publish(job, persist=True, done=True)
+            self._set_state(job, persist=True, done=True)
             log.info(
                 "export job %s interrupted by shutdown; restarts at the next start", job.job_id
             )
@@ -305,30 +275,20 @@ class ExportJobRunner:
     def _write(
         self, job: Job, chunks: Iterator[bytes], part: Path, progress: Callable[[Job], None] | None
     ) -> tuple[Job, ExportFacts]:
-        """Stream the export's bytes to `part`, publishing progress as they go.
-
-        The ledger's tap sees exactly the bytes written, so the job's manifest
-        is computed the same way as a direct download's.
-        """
-        tap = ExportTap(job.request.format)
+        """Stream the export's bytes to `part`, recording progress as they go."""
         counted = chunks if isinstance(chunks, RecordChunks) else None
-        written = count = 0
         last_persist = time.monotonic()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with part.open("wb") as out:
+        with ExportFile(part, job.request.format) as file:
             try:
                 for chunk in chunks:
                     self._check(job.job_id)
-                    out.write(chunk)
-                    tap.update(chunk, counted.records if counted is not None else None)
-                    written += len(chunk)
-                    count += 1
-                    rows = rows_so_far(tap, count)
+                    file.write(chunk, counted.records if counted is not None else None)
+                    rows = file.rows_so_far
                     if job.rows_total:
                         rows = min(rows, job.rows_total)
-                    job = job.advance(self._now(), rows_written=rows, bytes_written=written)
+                    job = job.advance(self._now(), rows_written=rows, bytes_written=file.bytes)
                     due = time.monotonic() - last_persist >= PERSIST_EVERY
-                    self._publish(job, persist=due)
+                    self._set_state(job, persist=due)
                     if due:
                         last_persist = time.monotonic()
                     if progress is not None:
@@ -337,18 +297,16 @@ class ExportJobRunner:
                 close = getattr(chunks, "close", None)
                 if close is not None:
                     close()  # ends the store's stream now, not at garbage collection
-            out.flush()
-            with contextlib.suppress(OSError):
-                os.fsync(out.fileno())
+            file.sync()
         self._check(job.job_id)
-        facts = tap.facts()
+        facts = file.facts()
         job = job.advance(
-            self._now(), rows_written=facts.rows, bytes_written=written, sha256=facts.sha256
+            self._now(), rows_written=facts.rows, bytes_written=file.bytes, sha256=facts.sha256
         )
         return job, facts
 
     def _latest(self, job: Job) -> Job:
-        """The job as last published (its progress when a chunk loop broke off)."""
+        """The job as last set (its progress when a chunk loop broke off)."""
         with self._lock:
             return self._live.get(job.job_id, job)
 
@@ -365,7 +323,7 @@ class ExportJobRunner:
                 self._cancel.discard(job.job_id)
         now = self._now()
         job = job.advance(now, state=CANCELLED, finished_at=now, error="cancelled on request")
-        self._publish(job, persist=True, done=True)
+        self._set_state(job, persist=True, done=True)
         if self.ledger is not None:
             info = request_info(job)
             self.ledger.fail(job.job_id, info, rows, "cancelled on request", cancelled=True)
@@ -375,7 +333,7 @@ class ExportJobRunner:
     def _finish_failed(self, job: Job, reason: str) -> Job:
         now = self._now()
         job = job.advance(now, state=FAILED, finished_at=now, error=reason)
-        self._publish(job, persist=True, done=True)
+        self._set_state(job, persist=True, done=True)
         if self.ledger is not None:
             self.ledger.fail(job.job_id, request_info(job), job.rows_written, reason)
         log.warning("export job %s failed: %s", job.job_id, reason)
@@ -392,7 +350,8 @@ class ExportJobRunner:
             time.sleep(0.02)
         return self.table.get(job_id)
 
-    def _publish(self, job: Job, *, persist: bool, done: bool = False) -> None:
+    def _set_state(self, job: Job, *, persist: bool, done: bool = False) -> None:
+        """The job's latest state: live in memory while it runs, in the store when `persist`."""
         if persist:
             self._save(job)
         with self._lock:
@@ -404,8 +363,3 @@ class ExportJobRunner:
     def _save(self, job: Job) -> Job:
         self.table.save(job)
         return job
-
-    def _remove_stale_parts(self) -> None:
-        """Temp files of a process that died mid-job: their jobs restart from the start."""
-        for path in self.directory.glob(f"*{PART_SUFFIX}"):
-            path.unlink(missing_ok=True)
