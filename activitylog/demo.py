@@ -21,7 +21,7 @@ import httpx
 import typer
 
 from activitylog.devstack.kafka import KafkaStack
-from common.errors import ActivityLogError, BrokerUnavailable
+from common.errors import ActivityLogError, ApiUnavailable
 from common.settings import Settings
 from producers.publisher import ActivityPublisher
 from producers.simulate import SimulationSpec, simulate
@@ -133,7 +133,7 @@ def _wait_healthy(base_url: str, server: subprocess.Popen[bytes], timeout: float
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    raise BrokerUnavailable(f"`activitylog serve` did not become healthy within {timeout:.0f}s")
+    raise ApiUnavailable(f"`activitylog serve` did not become healthy within {timeout:.0f}s")
 
 
 def _wait_stored(reader: HttpReader, req: Request, expected: int, timeout: float) -> int:

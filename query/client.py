@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
 
-from common.errors import ActivityLogError, BadQuery, StoreUnavailable, Unauthorized
+from common.errors import ActivityLogError, ApiUnavailable, BadQuery, Unauthorized
 from common.settings import Settings
 from common.store import Store
 from query.exports.formats import check_export, export_bytes
-from query.filters import ActivityFilter
+from query.filters import FILTER_FIELDS, ActivityFilter
 from query.headers import EXPORT_ID_HEADER, ROWS_HEADER, USER_HEADER
 from query.manifests.audit import ExportAudit
 from query.manifests.ledger import ExportLedger
@@ -37,39 +37,33 @@ MANIFEST_WAIT_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class Request:
-    """What the CLI asks for, in the API's own parameter names."""
+    """What the CLI asks for, in the API's own parameter names.
+
+    `filters` holds the optional filters by their `FILTER_FIELDS` names
+    (None or empty: not asked for).
+    """
 
     from_: str | None = None
     to: str | None = None
     tz: str | None = None
-    customer_id: str | None = None
-    customer: str | None = None
-    action: str | None = None
-    partner_user: str | None = None
-    status: str | None = None
-    q: str | None = None
+    filters: Mapping[str, str | None] = field(default_factory=dict)
     partner_id: str | None = None
 
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.filters) - set(FILTER_FIELDS))
+        if unknown:
+            raise TypeError(f"unknown filters {unknown} (known: {', '.join(FILTER_FIELDS)})")
+
     def params(self) -> dict[str, str]:
-        names = {"from_": "from"}
-        out = {names.get(k, k): v for k, v in self.__dict__.items() if v is not None}
-        out.pop("partner_id", None)
-        return out
+        bounds = {"from": self.from_, "to": self.to, "tz": self.tz}
+        chosen = {name: self.filters.get(name) for name in FILTER_FIELDS}
+        return {name: value for name, value in (bounds | chosen).items() if value is not None}
 
     def time_range(self) -> TimeRange:
         return resolve_range(self.from_, self.to, self.tz, datetime.now(UTC))
 
     def filter(self) -> ActivityFilter:
-        return ActivityFilter(
-            range=self.time_range(),
-            partner_id=self.partner_id,
-            customer_id=self.customer_id,
-            customer=self.customer,
-            action=self.action,
-            partner_user=self.partner_user,
-            status=self.status,
-            q=self.q,
-        )
+        return ActivityFilter.from_params(self.time_range(), self.partner_id, self.filters)
 
 
 @dataclass
@@ -160,7 +154,7 @@ class HttpReader:
         try:
             response = self.http.send(request, stream=True)
         except httpx.HTTPError as exc:
-            raise StoreUnavailable(f"cannot reach the server at {self.base_url}: {exc}") from exc
+            raise ApiUnavailable(f"cannot reach the server at {self.base_url}: {exc}") from exc
         if response.status_code >= 400:
             response.read()
             response.close()
@@ -186,9 +180,7 @@ class HttpReader:
             try:
                 response = self.http.get(path)
             except httpx.HTTPError as exc:
-                raise StoreUnavailable(
-                    f"cannot reach the server at {self.base_url}: {exc}"
-                ) from exc
+                raise ApiUnavailable(f"cannot reach the server at {self.base_url}: {exc}") from exc
             if response.status_code != 404 or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
@@ -201,7 +193,7 @@ class HttpReader:
         try:
             yield from response.iter_bytes()
         except httpx.HTTPError as exc:
-            raise StoreUnavailable(f"the server at {self.base_url} failed: {exc}") from exc
+            raise ApiUnavailable(f"the server at {self.base_url} failed: {exc}") from exc
         finally:
             response.close()
 
@@ -209,7 +201,7 @@ class HttpReader:
         try:
             response = self.http.get(path, params=params)
         except httpx.HTTPError as exc:
-            raise StoreUnavailable(f"cannot reach the server at {self.base_url}: {exc}") from exc
+            raise ApiUnavailable(f"cannot reach the server at {self.base_url}: {exc}") from exc
         if response.status_code >= 400:
             raise_for_error(response)
         return response

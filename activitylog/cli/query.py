@@ -19,6 +19,7 @@ from common.errors import ActivityLogError, BadQuery, ConfigError
 from common.settings import Settings
 from query.client import Download, Request
 from query.exports.formats import check_export
+from query.filters import FILTER_FIELDS
 from query.manifests.files import manifest_path_for, write_manifest
 
 FromOpt = Annotated[
@@ -36,6 +37,15 @@ ActionOpt = Annotated[
 UserOpt = Annotated[str | None, typer.Option("--partner-user", help="Partner user (exact)")]
 StatusOpt = Annotated[str | None, typer.Option("--status", help="Outcome or order status")]
 TextOpt = Annotated[str | None, typer.Option("-q", "--text", help="Free-text search")]
+
+
+def cli_request(from_: str | None, to: str | None, tz: str | None, *filters: str | None) -> Request:
+    """The request for the filter options, given in `FILTER_FIELDS` order.
+
+    Typer reads each option from the command's own signature, so the options
+    are spelled out there; their values map onto the one list of filters here.
+    """
+    return Request(from_, to, tz, dict(zip(FILTER_FIELDS, filters, strict=True)))
 
 
 def query(
@@ -57,7 +67,7 @@ def query(
 ) -> None:
     """Show activity for a date range, newest first (default: the most recent month)."""
     settings: Settings = ctx.obj
-    req = Request(from_, to, tz, customer_id, customer, action, partner_user, status, text)
+    req = cli_request(from_, to, tz, customer_id, customer, action, partner_user, status, text)
     req.time_range()  # bad dates fail here, before any connection is opened
     if not 1 <= limit <= 1000:
         raise BadQuery("--limit", "must be between 1 and 1000")
@@ -128,7 +138,7 @@ def export(
         check_export(fmt, lang)
     except BadQuery as exc:
         raise BadQuery(f"--{exc.param}", exc.reason) from None
-    req = Request(from_, to, tz, customer_id, customer, action, partner_user, status, text)
+    req = cli_request(from_, to, tz, customer_id, customer, action, partner_user, status, text)
     first, last = req.time_range().label()
     path = output or Path("exports") / f"activity-{first}_{last}.{fmt}"
     started = time.monotonic()

@@ -23,7 +23,7 @@ from common.settings import ALL_PARTNERS
 from common.store import Store
 from common.timefmt import iso_utc
 from query.exports.formats import check_export
-from query.filters import ActivityFilter
+from query.filters import FILTER_FIELDS, ActivityFilter
 from query.ranges import TimeRange, resolve_range
 
 JOBS_TABLE: Final = "export_jobs"
@@ -36,9 +36,6 @@ CANCELLED: Final = "cancelled"
 EXPIRED: Final = "expired"  # the file was removed after the retention period
 DELETED: Final = "deleted"  # the file was removed on request (DELETE on a finished job)
 ACTIVE_STATES: Final = frozenset({QUEUED, RUNNING})
-
-# The filters a job accepts, as the direct export names them.
-FILTER_NAMES: Final = ("customer_id", "customer", "action", "partner_user", "status", "q")
 
 
 @dataclass(frozen=True)
@@ -60,16 +57,8 @@ class JobRequest:
 
     def activity_filter(self, partner_id: str | None) -> ActivityFilter:
         """The read the job runs, scoped to `partner_id` (None = every partner)."""
-        return ActivityFilter(
-            range=TimeRange(start=self.start, end=self.end, tz=self.tz),
-            partner_id=partner_id,
-            customer_id=self.filters.get("customer_id"),
-            customer=self.filters.get("customer"),
-            action=self.filters.get("action"),
-            partner_user=self.filters.get("partner_user"),
-            status=self.filters.get("status"),
-            q=self.filters.get("q"),
-        )
+        time_range = TimeRange(start=self.start, end=self.end, tz=self.tz)
+        return ActivityFilter.from_params(time_range, partner_id, self.filters)
 
     def to_json(self) -> str:
         body = {
@@ -117,7 +106,7 @@ def job_request(params: Mapping[str, Any], now: datetime) -> JobRequest:
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             raise BadQuery(name, "must be a string")
         text[name] = str(value)
-    known = {"from", "to", "tz", "format", "lang", *FILTER_NAMES}
+    known = {"from", "to", "tz", "format", "lang", *FILTER_FIELDS}
     unknown = sorted(set(text) - known)
     if unknown:
         raise BadQuery(unknown[0], f"unknown parameter (use {', '.join(sorted(known))})")
@@ -131,7 +120,7 @@ def job_request(params: Mapping[str, Any], now: datetime) -> JobRequest:
         tz=span.tz,
         start=span.start,
         end=span.end,
-        filters={name: text[name] for name in FILTER_NAMES if name in text},
+        filters={name: text[name] for name in FILTER_FIELDS if name in text},
         format=fmt,
         lang=lang,
     )
