@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from types import TracebackType
 from typing import Final
 
 from query.exports.parquet import ROW_GROUP_ROWS
@@ -70,14 +69,3 @@ class ExportFile:
 
     def close(self) -> None:
         self._out.close()
-
-    def __enter__(self) -> ExportFile:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()

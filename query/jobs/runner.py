@@ -278,7 +278,7 @@ class ExportJobRunner:
         """Stream the export's bytes to `part`, recording progress as they go."""
         counted = chunks if isinstance(chunks, RecordChunks) else None
         last_persist = time.monotonic()
-        with ExportFile(part, job.request.format) as file:
+        with contextlib.closing(ExportFile(part, job.request.format)) as file:
             try:
                 for chunk in chunks:
                     self._check(job.job_id)

@@ -38,6 +38,7 @@ from query.manifests.model import (
     build_manifest,
     canonical_bytes,
 )
+from query.reads.scope import key_within_partner
 
 log = logging.getLogger(__name__)
 
@@ -156,12 +157,9 @@ class ExportLedger:
 
     def manifest(self, export_id: str, partner_id: str | None) -> dict[str, Any] | None:
         """The sealed manifest of `export_id`, within `partner_id`'s scope (None = all)."""
-        sql = f"SELECT manifest FROM {MANIFESTS_TABLE} FINAL WHERE export_id = {{id:String}}"  # noqa: S608
-        params: dict[str, Any] = {"id": export_id}
-        if partner_id is not None:
-            sql += " AND partner_id = {partner_id:String}"
-            params["partner_id"] = partner_id
-        rows = self.store.query_rows(sql + " LIMIT 1", params)
+        where, params = key_within_partner("export_id", export_id, partner_id)
+        sql = f"SELECT manifest FROM {MANIFESTS_TABLE} FINAL WHERE {where} LIMIT 1"  # noqa: S608
+        rows = self.store.query_rows(sql, params)
         if not rows:
             return None
         found: dict[str, Any] = orjson.loads(rows[0][0])

@@ -15,6 +15,7 @@ import orjson
 from common.store import Store
 from common.timefmt import iso_utc
 from query.reads.columns import DETAIL_COLUMNS, select_list
+from query.reads.scope import key_within_partner
 from schemas.activity import ACTIVITY_TABLE
 
 
@@ -33,11 +34,7 @@ def json_or_text(text: str) -> Any:
 
 def get_activity(store: Store, event_id: str, partner_id: str | None) -> dict[str, Any] | None:
     """One record with its full details; None if absent or another partner's."""
-    params: dict[str, Any] = {"event_id": event_id}
-    where = "event_id = {event_id:String}"
-    if partner_id is not None:
-        where += " AND partner_id = {partner_id:String}"
-        params["partner_id"] = partner_id
+    where, params = key_within_partner("event_id", event_id, partner_id)
     sql = (
         f"SELECT {select_list(DETAIL_COLUMNS)} FROM {ACTIVITY_TABLE} FINAL "  # noqa: S608
         f"WHERE {where} LIMIT 1"

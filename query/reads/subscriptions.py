@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from common.store import Store
 from common.timefmt import iso_utc
+from query.reads.records import json_or_text
+from query.reads.scope import key_within_partner
 from schemas.activity import ACTIVITY_TABLE, KIND_ORDER
 
 _STATUS_AFTER: Mapping[str, str] = {
@@ -74,12 +74,8 @@ class Subscription:
 
 
 def _details(text: str) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return {}
+    """The details object the fold reads; anything else (no JSON, not an object) is empty."""
+    value = json_or_text(text)
     return value if isinstance(value, dict) else {}
 
 
@@ -163,11 +159,7 @@ def customer_subscriptions(
     store: Store, customer_id: str, partner_id: str | None
 ) -> dict[str, Any] | None:
     """`{"customer_id", "customer_name", "items"}`; None when the caller has no such customer."""
-    where = "customer_id = {customer_id:String}"
-    params: dict[str, Any] = {"customer_id": customer_id}
-    if partner_id is not None:
-        where += " AND partner_id = {partner_id:String}"
-        params["partner_id"] = partner_id
+    where, params = key_within_partner("customer_id", customer_id, partner_id)
     name_sql = (
         f"SELECT argMax(customer_name, occurred_at), count() FROM {ACTIVITY_TABLE} "  # noqa: S608
         f"WHERE {where}"
