@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
 
 import pytest
 
 from activitylog.cli.query import cli_request
 from query.client import Request
-from query.filters import FILTER_FIELDS
+from query.filters import FILTER_FIELDS, ActivityFilter
 from query.jobs.model import job_request
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -37,3 +38,8 @@ def test_a_job_runs_the_filters_it_was_given() -> None:
     flt = wanted.activity_filter("ptn-a")
     assert flt.partner_id == "ptn-a"
     assert flt.filters() == {"action": "order", "status": "failed"}
+
+
+def test_the_filter_fields_are_the_filters_optional_fields() -> None:
+    optional = [f.name for f in fields(ActivityFilter) if f.name not in ("range", "partner_id")]
+    assert tuple(optional) == FILTER_FIELDS
