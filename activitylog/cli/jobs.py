@@ -51,6 +51,21 @@ class JobResult:
     resumed: int  # how many times the download resumed after a broken transfer
 
 
+@dataclass(frozen=True)
+class _Wanted:
+    """The export asked for and where its file (and manifest, unless None) go."""
+
+    req: Request
+    fmt: str
+    lang: str
+    path: Path
+    manifest_path: Path | None
+
+    def params(self) -> dict[str, str]:
+        """The job's parameters, as `POST /api/v1/exports` takes them."""
+        return self.req.params() | {"format": self.fmt, "lang": self.lang}
+
+
 def run_job_export(
     settings: Settings,
     req: Request,
@@ -68,30 +83,23 @@ def run_job_export(
         raise ConfigError("--output", f"{path} is a directory")
     path.parent.mkdir(parents=True, exist_ok=True)
     info = read_serve_info(settings)
-    target = manifest_path if manifest else None
+    wanted = _Wanted(req, fmt, lang, path, manifest_path if manifest else None)
     with _bar(progress) as show:
         if info is not None:
-            return _through_server(info.api_url, settings, req, fmt, lang, path, show, target)
-        return _in_process(settings, req, fmt, lang, path, show, target)
+            return _through_server(info.api_url, settings, wanted, show)
+        return _in_process(settings, wanted, show)
 
 
 # -- through a running server -----------------------------------------------------------------
 
 
 def _through_server(
-    base_url: str,
-    settings: Settings,
-    req: Request,
-    fmt: str,
-    lang: str,
-    path: Path,
-    show: Callable[[dict[str, Any]], None],
-    manifest_path: Path | None,
+    base_url: str, settings: Settings, wanted: _Wanted, show: Callable[[dict[str, Any]], None]
 ) -> JobResult:
     reader = HttpReader(base_url, settings.api_key)
     client = JobClient(reader)
     try:
-        job = client.start(req.params() | {"format": fmt, "lang": lang})
+        job = client.start(wanted.params())
         try:
             status = client.follow(job["id"], show)
         except KeyboardInterrupt:
@@ -101,12 +109,12 @@ def _through_server(
             raise ActivityLogError(
                 f"export job {job['id']} {status['state']}: {status.get('error') or 'no reason'}"
             )
-        resumed = client.download(status, path)
+        resumed = client.download(status, wanted.path)
         written = None
-        if manifest_path is not None:
-            written = write_manifest(reader.manifest(status["id"]), manifest_path)
+        if wanted.manifest_path is not None:
+            written = write_manifest(reader.manifest(status["id"]), wanted.manifest_path)
         return JobResult(
-            status["id"], status["rows_written"], path.stat().st_size, written, resumed
+            status["id"], status["rows_written"], wanted.path.stat().st_size, written, resumed
         )
     finally:
         reader.close()
@@ -200,34 +208,27 @@ class JobClient:
 
 
 def _in_process(
-    settings: Settings,
-    req: Request,
-    fmt: str,
-    lang: str,
-    path: Path,
-    show: Callable[[dict[str, Any]], None],
-    manifest_path: Path | None,
+    settings: Settings, wanted: _Wanted, show: Callable[[dict[str, Any]], None]
 ) -> JobResult:
-    """The same job code as the server's, run here; the file then moves to `path`."""
-    now = datetime.now(UTC)
-    wanted = job_request(req.params() | {"format": fmt, "lang": lang}, now)
+    """The same job code as the server's, run here; the file then moves to its path."""
+    request = job_request(wanted.params(), datetime.now(UTC))
     store = migrated_store(settings)
     reader = store_reader(store, settings)  # closes the store, and the audit it opened
     try:
         ledger = reader.ledger()
         runner = ExportJobRunner(settings, store, ledger=ledger)
-        job = runner.create(new_export_id(), req.partner_id, "os:" + os_user(), wanted)
+        job = runner.create(new_export_id(), wanted.req.partner_id, "os:" + os_user(), request)
         job = runner.run(job, progress=lambda j: show(status_body(j, datetime.now(UTC))))
         if job.state != DONE:
             raise ActivityLogError(f"export job {job.job_id} {job.state}: {job.error}")
-        shutil.move(runner.file_path(job), path)
+        shutil.move(runner.file_path(job), wanted.path)
         runner.handed_over(job)
         written = None
-        if manifest_path is not None:
+        if wanted.manifest_path is not None:
             sealed = ledger.manifest(job.job_id, None)
             if sealed is not None:
-                written = write_manifest(sealed, manifest_path)
-        return JobResult(job.job_id, job.rows_written, path.stat().st_size, written, 0)
+                written = write_manifest(sealed, wanted.manifest_path)
+        return JobResult(job.job_id, job.rows_written, wanted.path.stat().st_size, written, 0)
     finally:
         reader.close()
 
