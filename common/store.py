@@ -1,4 +1,4 @@
-"""The ClickHouse store: URL parsing and one client API for both modes.
+"""The ClickHouse store: URL parsing, one client API for both modes, the embedded stream.
 
 Two modes share this code path (docs/contracts.md, Storage modes): *embedded* (`chdb://PATH`, the
 real engine in-process through clickhouse-connect's chDB backend) and
