@@ -137,3 +137,17 @@ def test_the_test_module_check_catches_every_import_form() -> None:
         (5, "tests.unit.test_c"),
         (6, "test_d"),
     ]
+
+
+def test_export_formats_never_import_manifests() -> None:
+    """Manifests learn a file's columns from the formats; the formats know nothing of manifests."""
+    offences = []
+    for path in sorted((ROOT / "query" / "exports").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
+        offences += [
+            f"{rel}:{line} imports {module}"
+            for line, module, _ in _project_imports(tree)
+            if module.startswith("query.manifests")
+        ]
+    assert not offences, "\n".join(offences)
