@@ -1,0 +1,1 @@
+"""Export formats (CSV, JSONL, Parquet) streamed from the store."""
