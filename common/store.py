@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EMBEDDED_DATABASE = "activitylog"
-MIGRATIONS_TABLE = "schema_migrations"
 
 
 @dataclass(frozen=True)

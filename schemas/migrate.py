@@ -12,8 +12,9 @@ import logging
 from pathlib import Path
 
 from common.settings import Settings
-from common.store import MIGRATIONS_TABLE, Store
+from common.store import Store
 from schemas import ddl
+from schemas.tables import MIGRATIONS_TABLE
 
 log = logging.getLogger(__name__)
 

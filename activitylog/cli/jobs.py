@@ -25,7 +25,7 @@ from typing import Any, Final
 import httpx
 
 from activitylog.runtime import store_reader
-from common.errors import ActivityLogError, ConfigError, StoreUnavailable
+from common.errors import ActivityLogError, ApiUnavailable, ConfigError
 from common.serve_info import read_serve_info
 from common.settings import Settings
 from query.client import HttpReader, Request, os_user, raise_for_error
@@ -175,7 +175,7 @@ class JobClient:
                 break
             except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
                 if attempt + 1 == DOWNLOAD_ATTEMPTS:
-                    raise StoreUnavailable(
+                    raise ApiUnavailable(
                         f"the download of export {status['id']} kept breaking: {exc}"
                     ) from exc
                 resumed += 1
@@ -192,7 +192,7 @@ class JobClient:
         try:
             response = self.http.request(method, url, **kw)
         except httpx.HTTPError as exc:
-            raise StoreUnavailable(
+            raise ApiUnavailable(
                 f"cannot reach the server at {self.reader.base_url}: {exc}"
             ) from exc
         return response

@@ -54,7 +54,7 @@ def produce(
         int,
         typer.Option(
             min=0,
-            help="Publishing processes, sharded by customer id (0 = one per core for a large file)",
+            help="Publishing processes, sharded by Kafka key (0 = one per core for a large file)",
         ),
     ] = 0,
 ) -> None:

@@ -25,8 +25,7 @@ from common.timefmt import iso_utc
 from query.exports.formats import check_export
 from query.filters import FILTER_FIELDS, ActivityFilter
 from query.ranges import TimeRange, resolve_range
-
-JOBS_TABLE: Final = "export_jobs"
+from schemas.tables import JOBS_TABLE
 
 QUEUED: Final = "queued"
 RUNNING: Final = "running"

@@ -39,10 +39,10 @@ from query.manifests.model import (
     canonical_bytes,
 )
 from query.reads.scope import key_within_partner
+from schemas.tables import MANIFESTS_TABLE
 
 log = logging.getLogger(__name__)
 
-MANIFESTS_TABLE: Final = "export_manifests"
 MANIFEST_COLUMNS: Final = ("export_id", "partner_id", "seq", "created_at", "digest", "manifest")
 
 EXPORTS = Counter(

@@ -19,7 +19,7 @@ Variants:
   bulk      publish_lines(): what `activitylog produce` does (validated, bytes sent as read)
   bulk-raw  publish_lines(validate=False): pre-validated input, the library's ceiling
   parallel  publish_file(workers=2): `activitylog produce FILE` on a large file (validated),
-            one process per core sharded by customer id (its RSS is per process)
+            one process per core sharded by Kafka key (its RSS is per process)
   confluent confluent-kafka Producer.produce of the same bytes (reference only, not a dependency)
 """
 

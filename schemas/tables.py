@@ -1,0 +1,16 @@
+"""Names of the store's tables besides `activity` (whose columns `schemas/activity.py` defines).
+
+The DDL that creates them is in `schemas/migrations/`; code that reads or writes
+them takes the names from here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Which migrations a store has had (`schemas/migrate.py`).
+MIGRATIONS_TABLE: Final = "schema_migrations"
+# Every sealed export manifest, chained per partner (`query/manifests/ledger.py`).
+MANIFESTS_TABLE: Final = "export_manifests"
+# Export jobs' states, one row per change (`query/jobs/`).
+JOBS_TABLE: Final = "export_jobs"
