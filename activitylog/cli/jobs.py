@@ -15,8 +15,7 @@ import contextlib
 import hashlib
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Final
 
 import httpx
 
+from activitylog.cli.progress import job_progress
 from activitylog.runtime import store_reader
 from common.errors import ActivityLogError, ApiUnavailable, ConfigError
 from common.serve_info import read_serve_info
@@ -84,7 +84,7 @@ def run_job_export(
     path.parent.mkdir(parents=True, exist_ok=True)
     info = read_serve_info(settings)
     wanted = _Wanted(req, fmt, lang, path, manifest_path if manifest else None)
-    with _bar(progress) as show:
+    with job_progress(progress) as show:
         if info is not None:
             return _through_server(info.api_url, settings, wanted, show)
         return _in_process(settings, wanted, show)
@@ -242,30 +242,3 @@ def _sha256(path: Path) -> str:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-@contextmanager
-def _bar(enabled: bool) -> Iterator[Callable[[dict[str, Any]], None]]:
-    """A rich progress bar on stderr fed with job statuses (a no-op when not on a terminal)."""
-    if not enabled:
-        yield lambda status: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("[bold]export job[/] {task.fields[state]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("rows"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("job", total=None, state="queued")
-
-        def show(status: dict[str, Any]) -> None:
-            total = status.get("rows_total_estimate") or None
-            bar.update(task, total=total, completed=status["rows_written"], state=status["state"])
-
-        yield show

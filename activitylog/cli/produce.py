@@ -16,13 +16,13 @@ from typing import IO, Annotated, Any, cast
 
 import typer
 
+from activitylog.cli.progress import progress_bar
 from common.errors import ConfigError, DeliveryFailed, InvalidEvent
 from common.kafka import check_broker
 from common.settings import Settings
 from producers.bulk import BulkResult, publish_lines
 from producers.jsonl import iter_lines, open_jsonl
 from producers.parallel import auto_workers, publish_file
-from producers.progress import progress_bar
 from producers.publisher import ActivityPublisher, DeliveryReport
 from producers.simulate import SimulationSpec, write_jsonl
 from producers.simulate import simulate as generate

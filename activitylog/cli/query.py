@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -14,10 +13,11 @@ import orjson
 import typer
 
 from activitylog.cli.jobs import run_job_export
+from activitylog.cli.progress import human_size, with_download_progress
 from activitylog.runtime import open_reader
 from common.errors import ActivityLogError, BadQuery, ConfigError
 from common.settings import Settings
-from query.client import Download, Request
+from query.client import Request
 from query.exports.formats import check_export
 from query.filters import FILTER_FIELDS
 from query.manifests.files import manifest_path_for, write_manifest
@@ -154,7 +154,7 @@ def export(
             manifest_path=manifest_path_for(path),
         )
         typer.echo(
-            f"wrote {path}: {done.rows:,} rows, {_size(done.bytes)} ({done.bytes:,} bytes) "
+            f"wrote {path}: {done.rows:,} rows, {human_size(done.bytes)} ({done.bytes:,} bytes) "
             f"in {time.monotonic() - started:.1f}s (export job {done.export_id})"
         )
         if done.manifest_path is not None:
@@ -166,7 +166,7 @@ def export(
     elapsed = time.monotonic() - started
     rows = "?" if result.rows is None else f"{result.rows:,}"
     typer.echo(
-        f"wrote {path}: {rows} rows, {_size(result.bytes)} ({result.bytes:,} bytes) "
+        f"wrote {path}: {rows} rows, {human_size(result.bytes)} ({result.bytes:,} bytes) "
         f"in {elapsed:.1f}s"
     )
     if result.manifest_path is not None:
@@ -214,7 +214,7 @@ def write_export(
         download = reader.export(req, fmt, lang)
         try:
             with tmp.open("wb") as out:
-                for chunk in _with_progress(download, fmt) if progress else download.chunks:
+                for chunk in with_download_progress(download, fmt) if progress else download.chunks:
                     out.write(chunk)
                     digest.update(chunk)
                     written += len(chunk)
@@ -247,53 +247,3 @@ def _check_received(sealed: dict[str, object], sha256: str, path: Path) -> None:
             f"(sha256 {sha256} != {sealed.get('sha256')}); nothing was written, "
             "run the export again"
         )
-
-
-# What ends a record in each text format (CSV rows end with CRLF; a CRLF
-# inside a quoted cell is rare and only nudges the estimate).
-_RECORD_END = {"csv": b"\r\n", "jsonl": b"\n"}
-
-
-def _with_progress(download: Download, fmt: str) -> Iterator[bytes]:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    separator = _RECORD_END.get(fmt)
-    total = download.rows
-    with Progress(
-        TextColumn("[bold]export[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("rows, {task.fields[size]}"),
-        TimeElapsedColumn(),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("export", total=total, size=_size(0))
-        seen = -1 if fmt == "csv" else 0  # the CSV header line is not a row
-        received = 0
-        for chunk in download.chunks:
-            received += len(chunk)
-            if separator is not None:
-                seen += chunk.count(separator)
-                bar.update(task, completed=max(0, min(seen, total or seen)))
-            bar.update(task, size=_size(received))
-            yield chunk
-        if total is not None:
-            bar.update(task, completed=total)
-
-
-def _size(n: int) -> str:
-    """`1.5 MB`: a byte count for people."""
-    if n < 1024:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KB", "MB", "GB"):
-        value /= 1024
-        if value < 1024 or unit == "GB":
-            break
-    return f"{value:.1f} {unit}"

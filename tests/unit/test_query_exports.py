@@ -10,7 +10,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from activitylog.cli.query import _size
+from activitylog.cli.progress import human_size
 from common.errors import BadQuery
 from query.exports.csv import BOM, HEADERS, csv_select, header_bytes, neutralize_sql
 from query.exports.formats import EXPORT_FORMATS, EXPORT_MEDIA_TYPES, check_export
@@ -82,6 +82,6 @@ def test_the_parquet_schema_is_typed_and_matches_the_select() -> None:
 
 
 def test_sizes_read_well() -> None:
-    assert _size(12) == "12 B"
-    assert _size(2048) == "2.0 KB"
-    assert _size(5 * 1024**3) == "5.0 GB"
+    assert human_size(12) == "12 B"
+    assert human_size(2048) == "2.0 KB"
+    assert human_size(5 * 1024**3) == "5.0 GB"
