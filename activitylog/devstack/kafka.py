@@ -28,7 +28,7 @@ from pathlib import Path
 
 from common.errors import BrokerUnavailable, ConfigError
 from common.kafka import broker_answers
-from common.net import free_port, port_is_free, tcp_open
+from common.net import free_port, pid_alive, port_is_free, tcp_open
 from common.settings import LOOPBACK_HOSTS, Settings
 from producers.topics import ensure_topics
 from schemas.topics import ALL_TOPICS
@@ -607,12 +607,8 @@ class KafkaStack:
         """Whether `pid` is a live process (a zombie is not; our own child gets reaped)."""
         if self._proc is not None and self._proc.pid == pid:
             return self._proc.poll() is None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not pid_alive(pid):
             return False
-        except PermissionError:
-            return True
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
