@@ -1,4 +1,4 @@
--- The activity table (design §4). ReplacingMergeTree on (partner_id, occurred_at,
+-- The activity table (docs/contracts.md). ReplacingMergeTree on (partner_id, occurred_at,
 -- event_id): a redelivered event or a re-inserted batch collapses to one row, and
 -- readers query with FINAL so duplicates are never visible before a merge.
 CREATE TABLE IF NOT EXISTS activity

@@ -1,4 +1,4 @@
--- Export manifests (design §9): one row per sealed export, the manifest's
+-- Export manifests (docs/contracts.md): one row per sealed export, the manifest's
 -- canonical JSON bytes as they were signed and hashed. `seq` numbers one
 -- partner's chain (1, 2, ...); the chain head is the partner's highest seq,
 -- whose `digest` (SHA-256 of `manifest`) the next manifest names as `previous`.
