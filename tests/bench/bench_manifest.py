@@ -258,7 +258,7 @@ def _report(rows: int, f: dict[str, Any]) -> None:
     floor = (best["sha256"] / best["plain"] - 1) * 100
     print(
         f"goal: manifest adds <= 10% (in-process, best runs): {overhead:+.1f}% ({verdict}); "
-        f"SHA-256 alone, which design 9 requires: {floor:+.1f}%"
+        f"SHA-256 alone, which the manifest contract requires: {floor:+.1f}%"
     )
     if http:
         over_http = (hbest["manifest"] / hbest["plain"] - 1) * 100

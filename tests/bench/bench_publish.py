@@ -13,7 +13,7 @@ the clock covers reading, decode/validate, send and the final flush.
 Variants:
   plain     KafkaProducer(value_serializer=json.dumps).send(topic, event) loop (the reference)
   plain-bare the same loop on kafka-python as `pip install kafka-python` leaves it: without
-            the optional crc32c package (pure-Python checksums), the loop design 8's
+            the optional crc32c package (pure-Python checksums), the loop docs/components.md's
             calibration measured its 6.3x against; our publisher always has crc32c
   publish   ActivityPublisher.publish(topic, event) per event (validated, dict in)
   bulk      publish_lines(): what `activitylog produce` does (validated, bytes sent as read)
@@ -211,7 +211,7 @@ def main(events: int = 1_000_000) -> None:
         f"(python -m tests.bench.bench_publish --events {events})"
     )
     ref, bare = results.get("plain"), results.get("plain-bare")
-    print("  ratios: against the plain loop, and against the bare loop (design 8's baseline)")
+    print("  ratios: against the plain loop, and against the bare loop (docs/components.md's baseline)")
     for variant, r in results.items():
         rate = r["n"] / r["seconds"]
         ratio = f"{rate / (ref['n'] / ref['seconds']):5.2f}x" if ref else "   n/a"
