@@ -211,7 +211,7 @@ def main(events: int = 1_000_000) -> None:
         f"(python -m tests.bench.bench_publish --events {events})"
     )
     ref, bare = results.get("plain"), results.get("plain-bare")
-    print("  ratios: against the plain loop, and against the bare loop (docs/components.md's baseline)")
+    print("  ratios: against the plain loop, and the bare loop (docs/components.md's baseline)")
     for variant, r in results.items():
         rate = r["n"] / r["seconds"]
         ratio = f"{rate / (ref['n'] / ref['seconds']):5.2f}x" if ref else "   n/a"
