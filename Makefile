@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint unit integration e2e browser bench chaos soak fuzz audit schemas lock clean
+.PHONY: venv demo test lint unit integration e2e browser bench bench-scale chaos soak fuzz audit schemas lock clean
 
 venv: $(STAMP)
 
@@ -46,6 +46,13 @@ test: lint browser
 
 bench: venv
 	$(BIN)/python -m tests.bench
+
+# The read side on a store of ROWS rows generated inside ClickHouse (skewed: one partner
+# holds a tenth), timed over HTTP with the merges pending and after them, each figure beside
+# its goal. Long at 100 million rows; not part of `make test` or `make bench`.
+ROWS ?= 20000000
+bench-scale: venv
+	$(BIN)/python -m tests.bench.bench_scale --rows $(ROWS)
 
 # Fault injection at full size (200,000 events, 10 kill -9, a broker restart, 30 s without
 # store; a smaller run is part of `make test`) and the 10-minute soak (not in CI). Both
