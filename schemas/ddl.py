@@ -5,7 +5,10 @@ On a cluster (`ACTIVITYLOG_CLICKHOUSE_CLUSTER`) the same statements become
 the replicated + distributed variant: the data lives in `activity_local`
 (ReplicatedReplacingMergeTree, every statement `ON CLUSTER`), and `activity`
 is a Distributed table sharded by partner, so one partner's duplicates
-always meet on one shard and `FINAL` still collapses them.
+always meet on one shard and `FINAL` still collapses them. The access-path
+tables are sharded the same way, and their materialized views read the shard's
+`activity_local` and write its local table, so a derived row lives on the
+shard of the row it derives from.
 """
 
 from __future__ import annotations
@@ -14,13 +17,23 @@ import re
 from typing import Final
 
 from schemas.activity import ACTIVITY_TABLE
+from schemas.tables import BY_CUSTOMER_TABLE, BY_EVENT_TABLE
 
 LOCAL_SUFFIX: Final = "_local"
 SHARDING_KEY: Final = "cityHash64(partner_id)"
 REPLICATED_PATH: Final = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
+# Tables that hold activity rows or rows derived from them: local + Distributed on a cluster.
+SHARDED_TABLES: Final = frozenset({ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE})
+# The tables whose rows expire with the retention TTL (`occurred_at` + N days).
+RETAINED_TABLES: Final = (ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE)
 
 _CREATE = re.compile(r"^\s*CREATE TABLE IF NOT EXISTS\s+(\w+)\s*(?=\()", re.IGNORECASE)
 _ALTER = re.compile(r"^\s*ALTER TABLE\s+(\w+)\s+", re.IGNORECASE)
+_VIEW = re.compile(
+    rf"^\s*CREATE MATERIALIZED VIEW IF NOT EXISTS\s+(\w+)\s+TO\s+(\w+)\s+AS\s+"
+    rf"(SELECT\s.*\sFROM\s+{ACTIVITY_TABLE})\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
 _ENGINE = re.compile(r"ENGINE\s*=\s*(Replacing|Summing|Aggregating)?MergeTree(\s*\(\s*\))?")
 
 
@@ -29,10 +42,18 @@ def render(statement: str, cluster: str | None) -> list[str]:
     if cluster is None:
         return [statement]
     on_cluster = f" ON CLUSTER `{cluster}`"
+    view = _VIEW.match(statement)
+    if view:
+        view_name, target, select = view.groups()
+        view_source = select.removesuffix(ACTIVITY_TABLE) + _local(ACTIVITY_TABLE)
+        return [
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view_name}{on_cluster} "
+            f"TO {_local(target)} AS {view_source}"
+        ]
     created = _CREATE.match(statement)
     if created:
         table = created.group(1)
-        local = table + LOCAL_SUFFIX if table == ACTIVITY_TABLE else table
+        local = _local(table)
         body = statement[created.end() :]
         body = _ENGINE.sub(
             lambda m: f"ENGINE = Replicated{m.group(1) or ''}MergeTree({REPLICATED_PATH})",
@@ -40,29 +61,43 @@ def render(statement: str, cluster: str | None) -> list[str]:
             count=1,
         )
         out = [f"CREATE TABLE IF NOT EXISTS {local}{on_cluster}\n{body}"]
-        if table == ACTIVITY_TABLE:
+        if table in SHARDED_TABLES:
             out.append(
-                f"CREATE TABLE IF NOT EXISTS {ACTIVITY_TABLE}{on_cluster} AS {local} "
+                f"CREATE TABLE IF NOT EXISTS {table}{on_cluster} AS {local} "
                 f"ENGINE = Distributed(`{cluster}`, currentDatabase(), {local}, {SHARDING_KEY})"
             )
         return out
     altered = _ALTER.match(statement)
     if altered:
-        table = altered.group(1)
-        local = table + LOCAL_SUFFIX if table == ACTIVITY_TABLE else table
+        local = _local(altered.group(1))
         return [f"ALTER TABLE {local}{on_cluster} {statement[altered.end() :]}"]
     return [statement]
 
 
-def data_table(cluster: str | None) -> str:
-    """The table that holds the rows (and carries TTLs, projections): local on a cluster."""
-    return ACTIVITY_TABLE + LOCAL_SUFFIX if cluster else ACTIVITY_TABLE
+def view_backfill(statement: str) -> tuple[str, str] | None:
+    """(target, SELECT) of a materialized view on activity, None for any other statement.
+
+    The SELECT is the view's own, read from `activity` (Distributed on a cluster) and
+    written to `target` (Distributed too, sharded like activity): a backfill of
+    existing rows computes exactly what the view computes for new ones.
+    """
+    view = _VIEW.match(statement)
+    return (view.group(2), view.group(3)) if view else None
 
 
-def retention_statement(days: int, cluster: str | None) -> str:
-    """`MODIFY TTL` for `days` > 0, `REMOVE TTL` for 0 (keep everything)."""
+def _local(table: str) -> str:
+    return table + LOCAL_SUFFIX if table in SHARDED_TABLES else table
+
+
+def data_table(cluster: str | None, table: str = ACTIVITY_TABLE) -> str:
+    """The table that holds `table`'s rows (and carries TTLs, projections): local on a cluster."""
+    return _local(table) if cluster else table
+
+
+def retention_statement(days: int, cluster: str | None, table: str = ACTIVITY_TABLE) -> str:
+    """`MODIFY TTL` for `days` > 0, `REMOVE TTL` for 0 (keep everything) on `table`'s rows."""
     on_cluster = f" ON CLUSTER `{cluster}`" if cluster else ""
-    table = data_table(cluster)
+    table = data_table(cluster, table)
     if days > 0:
         return (
             f"ALTER TABLE {table}{on_cluster} "

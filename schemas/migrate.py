@@ -3,17 +3,26 @@
 The DDL lives in `schemas/migrations/*.sql`; `schemas.ddl` renders each statement for a
 single server or a cluster. Every process that writes or reads opens its store through
 `open_migrated` or `migrated_store`, so the tables exist before the first query.
+
+A migration that creates a materialized view on `activity` also backfills the view's
+table from the rows already there, one month of `occurred_at` at a time, logging its
+progress. Each finished month is recorded beside the versions, so a backfill stopped
+half-way (even by kill -9) resumes at the month it was copying; that month's rows then
+arrive twice and collapse like any re-inserted batch. The version itself is recorded
+only after its last month.
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import logging
+import time
 from pathlib import Path
 
 from common.settings import Settings
 from common.store import Store
 from schemas import ddl
+from schemas.activity import ACTIVITY_TABLE
 from schemas.tables import MIGRATIONS_TABLE
 
 log = logging.getLogger(__name__)
@@ -71,22 +80,71 @@ def apply_migrations(store: Store, *, cluster: str | None = None) -> list[str]:
     for version, sql in migration_files():
         if version in done:
             continue
-        for statement in _statements(sql):
+        statements = _statements(sql)
+        for statement in statements:
             for rendered in ddl.render(statement, cluster):
                 store.command(rendered)
-        record = f"INSERT INTO {MIGRATIONS_TABLE} VALUES ({{v:String}}, now64(3))"  # noqa: S608
-        store.command(record, parameters={"v": version})
+        for statement in statements:
+            if backfill := ddl.view_backfill(statement):
+                _backfill(store, version, *backfill, done=done)
+        _record(store, version)
         applied.append(version)
         log.info("applied migration %s", version)
     return applied
 
 
-def apply_retention(store: Store, days: int, *, cluster: str | None = None) -> None:
-    """Make the table's TTL match `ACTIVITYLOG_RETENTION_DAYS` (0 = keep everything).
+def _record(store: Store, version: str) -> None:
+    record = f"INSERT INTO {MIGRATIONS_TABLE} VALUES ({{v:String}}, now64(3))"  # noqa: S608
+    store.command(record, parameters={"v": version})
 
-    Changed only when it differs, since a TTL change rewrites data parts.
+
+def _backfill(store: Store, version: str, target: str, view_select: str, *, done: set[str]) -> None:
+    """Copy the rows `activity` held before the view existed into `target`, month by month.
+
+    The view already feeds every insert that started after it was created; a row
+    both copied here and fed by the view is one key twice, which `target`'s
+    ReplacingMergeTree collapses.
     """
-    table = ddl.data_table(cluster)
+    months_sql = (
+        f"SELECT toYYYYMM(occurred_at) AS month, count() FROM {ACTIVITY_TABLE} "  # noqa: S608
+        "GROUP BY month ORDER BY month"
+    )
+    months: list[tuple[int, int]] = [(int(m), int(n)) for m, n in store.query_rows(months_sql)]
+    total = sum(n for _, n in months) or 1
+    copy = f"INSERT INTO {target} {view_select} WHERE toYYYYMM(occurred_at) = {{month:UInt32}}"
+    copied, started = 0, time.monotonic()
+    for number, (month, rows) in enumerate(months, start=1):
+        step = f"{version}/{target}/{month}"
+        if step not in done:
+            store.command(copy, parameters={"month": month})
+            _record(store, step)
+        copied += rows
+        elapsed = time.monotonic() - started
+        log.info(
+            "backfill %s: month %d (%d/%d), %d of %d rows (%.0f%%), %.0f s",
+            target,
+            month,
+            number,
+            len(months),
+            copied,
+            total,
+            100 * copied / total,
+            elapsed,
+        )
+
+
+def apply_retention(store: Store, days: int, *, cluster: str | None = None) -> None:
+    """Make the tables' TTL match `ACTIVITYLOG_RETENTION_DAYS` (0 = keep everything).
+
+    The access-path tables expire with `activity`, so they never point at a row it
+    no longer holds. Changed only when it differs, since a TTL change rewrites data parts.
+    """
+    for table in ddl.RETAINED_TABLES:
+        _retain(store, days, cluster, table)
+
+
+def _retain(store: Store, days: int, cluster: str | None, name: str) -> None:
+    table = ddl.data_table(cluster, name)
     rows = store.query_rows(
         "SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
         "AND name = {t:String}",
@@ -98,8 +156,8 @@ def apply_retention(store: Store, days: int, *, cluster: str | None = None) -> N
         return
     if days == 0 and not has_ttl:
         return
-    store.command(ddl.retention_statement(days, cluster))
-    log.info("retention set to %s", f"{days} days" if days else "keep everything")
+    store.command(ddl.retention_statement(days, cluster, name))
+    log.info("%s retention set to %s", name, f"{days} days" if days else "keep everything")
 
 
 def _statements(sql: str) -> list[str]:

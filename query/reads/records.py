@@ -1,7 +1,9 @@
 """One activity record as the API shows it, and the reading of its stored JSON text.
 
 A record's details read with FINAL, so a redelivered event is one record
-(docs/contracts.md, Guarantees).
+(docs/contracts.md, Guarantees). The event id is not in activity's sort key:
+`activity_by_event` (sorted by it) gives the record's full key first, and the
+row is read from activity by that key (docs/architecture.md, Access paths).
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from common.timefmt import iso_utc
 from query.reads.columns import DETAIL_COLUMNS, select_list
 from query.reads.scope import key_within_partner
 from schemas.activity import ACTIVITY_TABLE
+from schemas.tables import BY_EVENT_TABLE
+
+# activity's sort key, which activity_by_event holds for each event id.
+_ACTIVITY_KEY = "(partner_id, occurred_at, event_id)"
 
 
 def json_or_text(text: str) -> Any:
@@ -35,9 +41,12 @@ def json_or_text(text: str) -> Any:
 def get_activity(store: Store, event_id: str, partner_id: str | None) -> dict[str, Any] | None:
     """One record with its full details; None if absent or another partner's."""
     where, params = key_within_partner("event_id", event_id, partner_id)
+    # The lookup is scoped to the caller's partner too: a partner key never
+    # learns another partner's key, and the outer WHERE repeats the scope.
     sql = (
         f"SELECT {select_list(DETAIL_COLUMNS)} FROM {ACTIVITY_TABLE} FINAL "  # noqa: S608
-        f"WHERE {where} LIMIT 1"
+        f"WHERE {_ACTIVITY_KEY} IN (SELECT {_ACTIVITY_KEY} FROM {BY_EVENT_TABLE} "
+        f"WHERE {where}) AND {where} LIMIT 1"
     )
     rows = store.query_dicts(sql, params)
     if not rows:

@@ -11,7 +11,9 @@ happened to each subscription, so the view is a fold over it, oldest first:
 
 Only succeeded actions change state: a failed or in-progress one did not
 happen (yet); its resolution arrives later as its own event. `fold` is pure
-and unit-tested; `customer_subscriptions` runs the one parameterized query.
+and unit-tested; `customer_subscriptions` reads the customer's rows from
+`activity_by_customer`, sorted by customer first, so the read costs the
+customer's rows, not the table's (docs/architecture.md, Access paths).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from common.store import Store
 from common.timefmt import iso_utc
 from query.reads.records import json_or_text
 from query.reads.scope import key_within_partner
-from schemas.activity import ACTIVITY_TABLE, KIND_ORDER
+from schemas.activity import KIND_ORDER
+from schemas.tables import BY_CUSTOMER_TABLE
 
 _STATUS_AFTER: Mapping[str, str] = {
     "subscription.create": "active",
@@ -161,7 +164,7 @@ def customer_subscriptions(
     """`{"customer_id", "customer_name", "items"}`; None when the caller has no such customer."""
     where, params = key_within_partner("customer_id", customer_id, partner_id)
     name_sql = (
-        f"SELECT argMax(customer_name, occurred_at), count() FROM {ACTIVITY_TABLE} "  # noqa: S608
+        f"SELECT argMax(customer_name, occurred_at), count() FROM {BY_CUSTOMER_TABLE} "  # noqa: S608
         f"WHERE {where}"
     )
     name, count = store.query_rows(name_sql, params)[0]
@@ -170,7 +173,7 @@ def customer_subscriptions(
     # Identifiers are our constants; values are parameters.
     events_sql = (
         "SELECT occurred_at, kind, action, status, resource_id, resource_name, order_id, "  # noqa: S608
-        f"details FROM {ACTIVITY_TABLE} FINAL WHERE {where} AND "
+        f"details FROM {BY_CUSTOMER_TABLE} FINAL WHERE {where} AND "
         "((kind = 'order' AND status = 'completed') "
         "OR (startsWith(action, 'subscription.') AND status = 'succeeded')) "
         "ORDER BY occurred_at, event_id"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schemas.activity import ACTIVITY_COLUMNS
-from schemas.ddl import data_table, render, retention_statement
+from schemas.ddl import RETAINED_TABLES, data_table, render, retention_statement, view_backfill
 from schemas.migrate import _statements, migration_files
 
 
@@ -45,3 +45,60 @@ def test_retention_statements() -> None:
         "MODIFY TTL toDateTime(occurred_at) + INTERVAL 90 DAY"
     )
     assert retention_statement(0, "c") == "ALTER TABLE activity_local ON CLUSTER `c` REMOVE TTL"
+
+
+def _access_paths() -> list[str]:
+    return _statements(dict(migration_files())["0004_access_paths"])
+
+
+def test_access_path_tables_are_local_plus_distributed_like_activity() -> None:
+    for statement, table in zip(
+        _access_paths()[:2], ("activity_by_event", "activity_by_customer"), strict=True
+    ):
+        local, distributed = render(statement, "prod")
+        assert local.startswith(f"CREATE TABLE IF NOT EXISTS {table}_local ON CLUSTER `prod`\n(")
+        assert "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/" in local
+        assert distributed == (
+            f"CREATE TABLE IF NOT EXISTS {table} ON CLUSTER `prod` AS {table}_local "
+            f"ENGINE = Distributed(`prod`, currentDatabase(), {table}_local, "
+            "cityHash64(partner_id))"
+        )
+
+
+def test_views_read_the_local_activity_and_write_the_local_table_on_a_cluster() -> None:
+    views = _access_paths()[2:]
+    assert len(views) == 2
+    for statement in views:
+        assert render(statement, None) == [statement]
+        (rendered,) = render(statement, "prod")
+        target, select = view_backfill(statement) or ("", "")
+        assert rendered.startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS activity_by_")
+        assert f" ON CLUSTER `prod` TO {target}_local AS SELECT " in rendered
+        assert rendered.endswith("\nFROM activity_local")
+        assert select.startswith("SELECT ") and select.endswith("\nFROM activity")
+
+
+def test_only_views_on_activity_are_backfilled() -> None:
+    assert [view_backfill(s) is not None for s in _access_paths()] == [False, False, True, True]
+    assert all(view_backfill(s) is None for s in _first_migration())
+    assert view_backfill("CREATE MATERIALIZED VIEW IF NOT EXISTS v TO t AS SELECT x FROM y") is None
+
+
+def test_views_select_their_targets_columns_in_order() -> None:
+    """The backfill inserts the view's SELECT by position: its columns are the target's."""
+    statements = _access_paths()
+    for create, view in zip(statements[:2], statements[2:], strict=True):
+        columns = [line.split()[0] for line in create.split("(", 1)[1].splitlines()[1:]]
+        columns = [c for c in columns if c not in (")", "ENGINE", "ORDER")]
+        _, select = view_backfill(view) or ("", "")
+        listed = select.removeprefix("SELECT").rsplit("FROM", 1)[0]
+        assert [c.strip() for c in listed.split(",")] == columns
+
+
+def test_retention_covers_the_access_paths() -> None:
+    assert data_table("c", "activity_by_event") == "activity_by_event_local"
+    assert retention_statement(30, "c", "activity_by_customer") == (
+        "ALTER TABLE activity_by_customer_local ON CLUSTER `c` "
+        "MODIFY TTL toDateTime(occurred_at) + INTERVAL 30 DAY"
+    )
+    assert RETAINED_TABLES == ("activity", "activity_by_event", "activity_by_customer")

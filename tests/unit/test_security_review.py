@@ -79,6 +79,14 @@ ALLOWED: dict[str, str] = {
     "wanted": "an int computed from the validated limit (1..1000)",
     "int(rows) - 1": "an int (slice size), forced by int()",
     "MAX_STEPS + 1": "an int constant",
+    "BY_EVENT_TABLE": "table name constant (schemas.tables)",
+    "BY_CUSTOMER_TABLE": "table name constant (schemas.tables)",
+    "_ACTIVITY_KEY": "the activity sort key's column names, a constant (query.reads.records)",
+    "view_name": "schemas.ddl: a view name from a shipped migration",
+    "_local(target)": "schemas.ddl: a table name from a shipped migration, plus a constant suffix",
+    "view_source": "schemas.ddl: a shipped view's SELECT, its table renamed by a constant",
+    "target": "schemas.migrate: a view's target table name from a shipped migration",
+    "view_select": "schemas.migrate: a shipped migration's view SELECT",
 }
 
 
