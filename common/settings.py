@@ -107,6 +107,21 @@ def _float(name: str, value: str, lo: float, hi: float) -> float:
     return n
 
 
+_SIZE = re.compile(r"(\d+)\s*([KMG]?)i?B?", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def _bytes(name: str, value: str, hi: int) -> int:
+    """A size in bytes, whole or with a binary unit (`256M`, `1G`, `512MiB`)."""
+    match = _SIZE.fullmatch(value.strip())
+    if match is None:
+        raise ConfigError(name, f"{value!r} is not a size in bytes (e.g. 268435456 or 256M)")
+    n = int(match.group(1)) * _UNITS[match.group(2).upper()]
+    if n > hi:
+        raise ConfigError(name, f"{n} is outside 0..{hi}")
+    return n
+
+
 def _from_text(parse: Callable[[str, str], Any]) -> BeforeValidator:
     """Run `parse(variable, text)` on a value given as text, the form the environment gives.
 
@@ -129,6 +144,10 @@ def _number(lo: float, hi: float) -> BeforeValidator:
     return _from_text(lambda name, text: _float(name, text, lo, hi))
 
 
+def _size(hi: int = 1 << 40) -> BeforeValidator:
+    return _from_text(lambda name, text: _bytes(name, text, hi))
+
+
 class Settings(BaseSettings):
     """Everything configurable, with the defaults of docs/contracts.md."""
 
@@ -144,6 +163,14 @@ class Settings(BaseSettings):
     # TLS to a ClickHouse server: verify the certificate (and against this CA file).
     clickhouse_verify: Annotated[bool, _from_text(_bool)] = True
     clickhouse_ca_cert: Path | None = None
+    # What the store may hold in memory (docs/operations.md, Memory). The embedded engine's
+    # own defaults are sized for a server of its own (5 GiB for each of several caches, 90%
+    # of RAM in all). The engine-wide bounds act in embedded mode; a query's bounds also go
+    # to a ClickHouse server. 0 leaves ClickHouse's own value.
+    clickhouse_memory_bytes: Annotated[int, _size()] = 1 << 30
+    clickhouse_cache_bytes: Annotated[int, _size()] = 64 << 20
+    clickhouse_query_memory_bytes: Annotated[int, _size()] = 256 << 20
+    clickhouse_max_threads: Annotated[int, _whole(0, 1024)] = 0
     # Rows older than this many days are dropped by a TTL; 0 keeps everything.
     retention_days: Annotated[int, _whole(0, 36_500)] = 0
     api_host: str = "127.0.0.1"

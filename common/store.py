@@ -15,13 +15,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import unquote, urlsplit
+from typing import Any, Literal
+from urllib.parse import unquote, urlencode, urlsplit
 
 from common.errors import ConfigError, StoreUnavailable
-
-if TYPE_CHECKING:
-    from common.settings import Settings
+from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +84,67 @@ def parse_clickhouse_url(url: str) -> StoreLocation:
     )
 
 
+# The embedded engine's caches that `ACTIVITYLOG_CLICKHOUSE_CACHE_BYTES` bounds, each.
+_ENGINE_CACHES = (
+    "mark_cache_size",
+    "index_mark_cache_size",
+    "primary_index_cache_size",
+    "query_condition_cache_size",
+    "text_index_tokens_cache_size",
+    "text_index_header_cache_size",
+    "text_index_postings_cache_size",
+)
+
+
+@dataclass(frozen=True)
+class StoreBounds:
+    """What the store may hold in memory (docs/operations.md, Memory); 0 = ClickHouse's own.
+
+    `memory` (everything the engine tracks: caches, queries, merges) and `caches`
+    (each of its caches) are engine-wide: chDB runs one engine per process and
+    takes them from the connection that starts it, ignoring them on the others,
+    so every embedded connection passes the same ones. `query_memory` and
+    `threads` bound each query, in both modes.
+    """
+
+    memory: int = 0
+    caches: int = 0
+    query_memory: int = 0
+    threads: int = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StoreBounds:
+        """The bounds the `ACTIVITYLOG_CLICKHOUSE_*` memory and thread variables set."""
+        return cls(
+            memory=settings.clickhouse_memory_bytes,
+            caches=settings.clickhouse_cache_bytes,
+            query_memory=settings.clickhouse_query_memory_bytes,
+            threads=settings.clickhouse_max_threads,
+        )
+
+    def query_settings(self) -> dict[str, int]:
+        """The per-query settings: a query that needs more memory first spills its sort or
+        aggregation to disk (at half the bound), and fails only past the bound."""
+        settings: dict[str, int] = {}
+        if self.query_memory:
+            settings["max_memory_usage"] = self.query_memory
+            settings["max_bytes_before_external_sort"] = self.query_memory // 2
+            settings["max_bytes_before_external_group_by"] = self.query_memory // 2
+        if self.threads:
+            settings["max_threads"] = self.threads
+        return settings
+
+    def engine_options(self) -> dict[str, int]:
+        """chDB's start-up options: the engine-wide bounds, then the per-query ones."""
+        options = dict.fromkeys(_ENGINE_CACHES, self.caches) if self.caches else {}
+        if self.memory:
+            options["max_server_memory_usage"] = self.memory
+            # A merge starts only while merges hold less than half of it, so the
+            # background work leaves the rest to the reads and the inserts.
+            options["merges_mutations_memory_usage_soft_limit"] = self.memory // 2
+        return options | self.query_settings()
+
+
 class Store:
     """A ClickHouse client guarded by a lock (a client handle is not thread-safe).
 
@@ -93,9 +152,12 @@ class Store:
     chDB lets several clients of one process share the engine.
     """
 
-    def __init__(self, client: Any, location: StoreLocation) -> None:
+    def __init__(
+        self, client: Any, location: StoreLocation, bounds: StoreBounds | None = None
+    ) -> None:
         self._client = client
         self.location = location
+        self.bounds = bounds if bounds is not None else StoreBounds()
         self._lock = threading.Lock()
 
     @classmethod
@@ -106,15 +168,20 @@ class Store:
         cluster: str | None = None,
         verify: bool = True,
         ca_cert: Path | None = None,
+        bounds: StoreBounds | None = None,
     ) -> Store:
-        """Connect, creating the embedded directory. Migrations are `schemas.migrate`'s job."""
+        """Connect, creating the embedded directory. Migrations are `schemas.migrate`'s job.
+
+        Without `bounds`, the defaults of docs/contracts.md apply.
+        """
         location = parse_clickhouse_url(url)
         if cluster and location.mode == "embedded":
             raise ConfigError(
                 "ACTIVITYLOG_CLICKHOUSE_CLUSTER", "needs a ClickHouse server URL, not chdb://"
             )
-        client = _connect(location, cluster=cluster, verify=verify, ca_cert=ca_cert)
-        return cls(client, location)
+        bounds = bounds if bounds is not None else StoreBounds.from_settings(Settings())
+        client = _connect(location, bounds, cluster=cluster, verify=verify, ca_cert=ca_cert)
+        return cls(client, location, bounds)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -124,6 +191,7 @@ class Store:
             cluster=settings.clickhouse_cluster,
             verify=settings.clickhouse_verify,
             ca_cert=settings.clickhouse_ca_cert,
+            bounds=StoreBounds.from_settings(settings),
         )
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
@@ -170,7 +238,7 @@ class Store:
         """
         if self.location.mode != "embedded" or self.location.path is None:
             raise ValueError("stream_formatted needs an embedded (chdb://) store")
-        return RecordChunks(_embedded_blocks(self.location, sql, parameters, fmt))
+        return RecordChunks(_embedded_blocks(self.location, self.bounds, sql, parameters, fmt))
 
     def insert_columns(
         self, table: str, columns: Sequence[Sequence[Any]], column_names: Sequence[str]
@@ -223,7 +291,11 @@ class RecordChunks:
 
 
 def _embedded_blocks(
-    location: StoreLocation, sql: str, parameters: dict[str, Any], fmt: str
+    location: StoreLocation,
+    bounds: StoreBounds,
+    sql: str,
+    parameters: dict[str, Any],
+    fmt: str,
 ) -> Iterator[tuple[bytes, int]]:
     """(bytes, rows) of each non-empty block of one query, on a chDB connection of its own."""
     import chdb
@@ -234,7 +306,7 @@ def _embedded_blocks(
     values = {name.removeprefix("param_"): value for name, value in bound.items()}
     try:
         # The engine path must be spelled as the store's client spelled it (realpath).
-        conn = chdb.connect(os.path.realpath(location.path))  # type: ignore[no-untyped-call]
+        conn = chdb.connect(_chdb_target(location.path, bounds))  # type: ignore[no-untyped-call]
         try:
             conn.query(f"USE {EMBEDDED_DATABASE}")
             stream = conn.send_query(query, fmt, params=values)
@@ -251,8 +323,16 @@ def _embedded_blocks(
         raise StoreUnavailable(f"{location.describe()}: {first[:300]}") from exc
 
 
+def _chdb_target(path: Path, bounds: StoreBounds) -> str:
+    """chDB's connection string: the resolved path, then the bounds as start-up options."""
+    options = bounds.engine_options()
+    resolved = os.path.realpath(path)
+    return f"{resolved}?{urlencode(options)}" if options else resolved
+
+
 def _connect(
     location: StoreLocation,
+    bounds: StoreBounds,
     *,
     cluster: str | None = None,
     verify: bool = True,
@@ -266,11 +346,13 @@ def _connect(
             assert location.path is not None
             location.path.mkdir(parents=True, exist_ok=True)
             path = str(location.path.resolve())
-            boot = clickhouse_connect.get_client(interface="chdb", path=path)
+            # Every connection carries the bounds: the first one starts the engine with them.
+            options = bounds.engine_options()
+            boot = clickhouse_connect.get_client(interface="chdb", path=path, chdb_options=options)
             boot.command(f"CREATE DATABASE IF NOT EXISTS {EMBEDDED_DATABASE}")
             boot.close()
             return clickhouse_connect.get_client(
-                interface="chdb", path=path, database=EMBEDDED_DATABASE
+                interface="chdb", path=path, database=EMBEDDED_DATABASE, chdb_options=options
             )
         tls: dict[str, Any] = {}
         if location.secure:
@@ -279,7 +361,9 @@ def _connect(
                 tls["ca_cert"] = str(ca_cert)
         # On a cluster an insert into the Distributed table returns only once the
         # shards have the rows, so offsets are never committed ahead of them.
-        settings = {"insert_distributed_sync": 1} if cluster else {}
+        settings: dict[str, int] = bounds.query_settings()
+        if cluster:
+            settings["insert_distributed_sync"] = 1
         return clickhouse_connect.get_client(
             interface="https" if location.secure else "http",
             host=location.host,

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from common.settings import Settings
-from common.store import Store
+from common.store import Store, StoreBounds
 from schemas import ddl
 from schemas.activity import ACTIVITY_TABLE
 from schemas.tables import MIGRATIONS_TABLE
@@ -35,9 +35,10 @@ def open_migrated(
     retention_days: int = 0,
     verify: bool = True,
     ca_cert: Path | None = None,
+    bounds: StoreBounds | None = None,
 ) -> Store:
     """Open the store and bring its tables and retention up to date."""
-    store = Store.open(url, cluster=cluster, verify=verify, ca_cert=ca_cert)
+    store = Store.open(url, cluster=cluster, verify=verify, ca_cert=ca_cert, bounds=bounds)
     apply_migrations(store, cluster=cluster)
     apply_retention(store, retention_days, cluster=cluster)
     return store
@@ -51,6 +52,7 @@ def migrated_store(settings: Settings) -> Store:
         retention_days=settings.retention_days,
         verify=settings.clickhouse_verify,
         ca_cert=settings.clickhouse_ca_cert,
+        bounds=StoreBounds.from_settings(settings),
     )
 
 

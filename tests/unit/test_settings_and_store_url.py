@@ -9,7 +9,7 @@ import pytest
 
 from common.errors import ConfigError
 from common.settings import Settings, parse_api_keys, variable
-from common.store import parse_clickhouse_url
+from common.store import StoreBounds, parse_clickhouse_url
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "docs" / "contracts.md"
 
@@ -54,6 +54,22 @@ def test_environment_overrides() -> None:
         ("ACTIVITYLOG_KAFKA_SESSION_TIMEOUT", "1", "1.0 is outside 6..300"),
         ("ACTIVITYLOG_CLICKHOUSE_VERIFY", "maybe", "'maybe' is not true or false"),
         ("ACTIVITYLOG_CLICKHOUSE_CLUSTER", "a b", "'a b' is not a plain ClickHouse identifier"),
+        (
+            "ACTIVITYLOG_CLICKHOUSE_MEMORY_BYTES",
+            "lots",
+            "'lots' is not a size in bytes (e.g. 268435456 or 256M)",
+        ),
+        (
+            "ACTIVITYLOG_CLICKHOUSE_CACHE_BYTES",
+            "-1",
+            "'-1' is not a size in bytes (e.g. 268435456 or 256M)",
+        ),
+        (
+            "ACTIVITYLOG_CLICKHOUSE_QUERY_MEMORY_BYTES",
+            "2048G",
+            "2199023255552 is outside 0..1099511627776",
+        ),
+        ("ACTIVITYLOG_CLICKHOUSE_MAX_THREADS", "2000", "2000 is outside 0..1024"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, reason: str) -> None:
@@ -105,6 +121,35 @@ def test_every_variable_and_default_is_the_documented_one() -> None:
             assert str(value).lower() == literal.group(1), field
         else:
             assert str(value) == literal.group(1), field
+
+
+def test_store_bounds_read_sizes_with_binary_units() -> None:
+    s = Settings.from_env(
+        {
+            "ACTIVITYLOG_CLICKHOUSE_MEMORY_BYTES": "1G",
+            "ACTIVITYLOG_CLICKHOUSE_CACHE_BYTES": "64MiB",
+            "ACTIVITYLOG_CLICKHOUSE_QUERY_MEMORY_BYTES": "1000",
+            "ACTIVITYLOG_CLICKHOUSE_MAX_THREADS": "3",
+        }
+    )
+    assert StoreBounds.from_settings(s) == StoreBounds(1 << 30, 64 << 20, 1000, 3)
+
+
+def test_store_bounds_become_engine_options_and_query_settings() -> None:
+    bounds = StoreBounds(memory=1 << 30, caches=32 << 20, query_memory=256 << 20, threads=2)
+    per_query = {
+        "max_memory_usage": 256 << 20,
+        "max_bytes_before_external_sort": 128 << 20,
+        "max_bytes_before_external_group_by": 128 << 20,
+        "max_threads": 2,
+    }
+    assert bounds.query_settings() == per_query
+    options = bounds.engine_options()
+    assert options["max_server_memory_usage"] == 1 << 30
+    assert options["mark_cache_size"] == options["text_index_postings_cache_size"] == 32 << 20
+    assert options.items() >= per_query.items()
+    # 0 leaves ClickHouse's own value: nothing is passed for it.
+    assert StoreBounds(0, 0, 0, 0).engine_options() == {}
 
 
 def test_api_key_errors_never_echo_the_whole_key() -> None:
