@@ -189,6 +189,8 @@ def _prepare(keep: Path | None, work: Path, rows: int, seed: int) -> dict[str, A
         meta: dict[str, Any] = json.loads(meta_file.read_text())
         print(f"reusing the store in {work} ({meta['rows']:,} rows, generated {meta['end']})")
         return meta
+    if (work / "clickhouse").exists():
+        raise SystemExit(f"{work / 'clickhouse'} holds an unfinished store: delete it first")
     print(f"generating {rows:,} rows inside ClickHouse (seed {seed}) in {work}")
     meta = _store_step("generate", str(work / "clickhouse"), str(rows), str(seed))
     meta_file.write_text(json.dumps(meta))
@@ -202,7 +204,7 @@ def run(rows: int, samples: int, seed: int, keep: Path | None) -> None:
         store_dir = work / "clickhouse"
         meta = _prepare(keep, work, rows, seed)
         phases: list[Phase] = []
-        first = _store_step("survey", str(store_dir), str(samples), str(meta["seed"]))
+        first = _store_step("survey", str(store_dir), str(samples + WARMUP), str(meta["seed"]))
         first["event_ids"], first["customers"] = (
             _unique(first["event_ids"]),
             _unique(first["customers"]),
@@ -214,7 +216,7 @@ def run(rows: int, samples: int, seed: int, keep: Path | None) -> None:
             phases[0].parts_after = merged["parts_before"]
             meta |= {"merged": True, "merge_s": merged["merge_s"]}
             (work / META).write_text(json.dumps(meta))
-            after = _store_step("survey", str(store_dir), str(samples), str(meta["seed"]))
+            after = _store_step("survey", str(store_dir), str(samples + WARMUP), str(meta["seed"]))
         else:
             after = first
         after |= {key: first[key] for key in ("event_ids", "customers", "names")}
