@@ -256,6 +256,10 @@ def block_rows(rows: int) -> int:
     return max(100_000, min(rows // 400, 250_000))
 
 
+# The bare chDB connection that started this process's engine, held while the process lives.
+_ENGINE: list[Any] = []
+
+
 def _open(path: Path) -> Store:
     """The store at `path` in an engine started with ClickHouse's own memory bounds.
 
@@ -270,9 +274,6 @@ def _open(path: Path) -> Store:
     path.mkdir(parents=True, exist_ok=True)
     _ENGINE.append(chdb.connect(os.path.realpath(path)))  # type: ignore[no-untyped-call]
     return open_migrated(f"chdb://{path}")
-
-
-_ENGINE: list[Any] = []
 
 
 def generate(path: Path, rows: int, seed: int) -> dict[str, Any]:
