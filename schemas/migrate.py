@@ -113,7 +113,12 @@ def _backfill(store: Store, version: str, target: str, view_select: str, *, done
     )
     months: list[tuple[int, int]] = [(int(m), int(n)) for m, n in store.query_rows(months_sql)]
     total = sum(n for _, n in months) or 1
-    copy = f"INSERT INTO {target} {view_select} WHERE toYYYYMM(occurred_at) = {{month:UInt32}}"
+    # A month can hold millions of rows: blocks of at most 32 MiB keep the copy
+    # inside the per-query memory bound (ACTIVITYLOG_CLICKHOUSE_QUERY_MEMORY_BYTES).
+    copy = (
+        f"INSERT INTO {target} {view_select} WHERE toYYYYMM(occurred_at) = {{month:UInt32}} "
+        "SETTINGS min_insert_block_size_bytes = 33554432"
+    )
     copied, started = 0, time.monotonic()
     for number, (month, rows) in enumerate(months, start=1):
         step = f"{version}/{target}/{month}"

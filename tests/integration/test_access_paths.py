@@ -6,29 +6,36 @@ oracle is the plain read of `activity` FINAL by the same column. The store
 holds 300k simulated rows in several parts, exact duplicates inserted on
 purpose (a re-inserted batch), and customers whose ids two partners share.
 A backfill (`schemas/migrate.py`) of a store that had rows before the views
-existed, interrupted half-way and resumed, gives the same answers.
+existed, interrupted half-way and resumed, gives the same answers. Child
+processes killed -9 mid-stream and mid-backfill leave every table holding
+exactly `activity`'s keys once the batches come again or the migration reruns.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from common.store import Store
+from common.store import Store, StoreBounds
 from query.reads.columns import DETAIL_COLUMNS, select_list
 from query.reads.records import get_activity, json_or_text, present
 from query.reads.scope import key_within_partner
 from query.reads.subscriptions import LogEvent, customer_subscriptions, fold
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
-from schemas.migrate import apply_migrations, open_migrated
+from schemas.migrate import apply_migrations, apply_retention, open_migrated
 from schemas.tables import BY_CUSTOMER_TABLE, BY_EVENT_TABLE, MIGRATIONS_TABLE
 from tests.fixtures.datasets import fill_store
 
+ROOT = Path(__file__).resolve().parents[2]
 ROWS = 300_000
 SEED_EVENTS = 20_000
 SAMPLES = 120
@@ -85,7 +92,9 @@ def _copy(store: Store, replace: dict[str, str], where: str) -> None:
 
 @pytest.fixture(scope="module")
 def big_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    store = open_migrated(f"chdb://{tmp_path_factory.mktemp('paths') / 'ch'}")
+    # fill_store multiplies rows with one INSERT ... CROSS JOIN that, feeding the
+    # views too, needs more than a bounded query may hold at this size: no bounds.
+    store = open_migrated(f"chdb://{tmp_path_factory.mktemp('paths') / 'ch'}", bounds=StoreBounds())
     try:
         fill_store(store, ROWS, seed=14, seed_events=SEED_EVENTS)
         # Another partner with the same customer ids (and names) as a tenth of the rows.
@@ -235,21 +244,121 @@ def test_an_interrupted_backfill_resumes_with_nothing_lost_or_doubled(
             )
 
 
-def test_the_access_paths_expire_with_activity(tmp_path: Path) -> None:
-    url = f"chdb://{tmp_path / 'ch'}"
+def test_the_access_paths_expire_with_activity(big_store: Store) -> None:
     for days in (400, 0):
-        store = open_migrated(url, retention_days=days)
-        try:
-            engines = dict(
-                store.query_rows(
-                    "SELECT name, engine_full FROM system.tables "
-                    "WHERE database = currentDatabase() AND name IN {t:Array(String)}",
-                    {"t": [ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE]},
-                )
+        apply_retention(big_store, days)
+        engines = dict(
+            big_store.query_rows(
+                "SELECT name, engine_full FROM system.tables "
+                "WHERE database = currentDatabase() AND name IN {t:Array(String)}",
+                {"t": [ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE]},
             )
-        finally:
-            store.close()
+        )
         assert len(engines) == 3
         for table, engine in engines.items():
             assert ("toIntervalDay(400)" in engine) == (days == 400), table
             assert (" TTL " in engine) == (days == 400), table
+
+
+# A child process that owns its own chDB store (one engine per process): it
+# inserts batches the way the worker does, or runs the migrations, and reports
+# each step on stdout so the test can kill it -9 at a known point.
+_CHILD = """
+import logging, sys
+from common.store import Store, StoreBounds
+from schemas.migrate import apply_migrations, apply_retention, open_migrated
+
+ROWS_SQL = '''
+INSERT INTO activity (partner_id, occurred_at, event_id, kind, action, customer_id,
+    customer_name, status, resource_id, details, payload)
+SELECT concat('ptn-', toString(n % 3)),
+    toDateTime64('2024-01-01 00:00:00', 3, 'UTC') + toIntervalSecond(intDiv(n * 86400 * 30, 40000)),
+    concat('ev-', toString(n)), if(n % 4 = 0, 'order', 'partner_action'),
+    if(n % 4 = 0, 'order.placed', 'subscription.suspend'),
+    concat('cus-', toString(n % 500)), concat('Name ', toString(n % 500)),
+    if(n % 4 = 0, 'completed', 'succeeded'), concat('sub-', toString(n % 7)),
+    concat('{"line_items":[{"subscription_id":"sub-', toString(n % 7), '","quantity":2}]}'),
+    repeat('x', 300)
+FROM (SELECT number AS n FROM numbers({start:UInt64}, {count:UInt64}))
+'''
+mode, path, batches = sys.argv[1], sys.argv[2], int(sys.argv[3])
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+store = open_migrated("chdb://" + path) if mode != "reopen" else Store.open("chdb://" + path)
+if mode == "insert":
+    for batch in range(batches):
+        store.command(ROWS_SQL, parameters={"start": batch * 20000, "count": 20000})
+        print("inserted", batch, flush=True)
+elif mode == "unmigrate":
+    for view in ("activity_by_event_mv", "activity_by_customer_mv"):
+        store.command("DROP VIEW " + view)
+    for table in ("activity_by_event", "activity_by_customer"):
+        store.command("TRUNCATE TABLE " + table)
+    store.command("ALTER TABLE schema_migrations DELETE WHERE startsWith(version, '0004') "
+                  "SETTINGS mutations_sync = 1")
+elif mode == "reopen":
+    apply_migrations(store)
+elif mode == "check":
+    for table in ("activity", "activity_by_event", "activity_by_customer"):
+        keys = store.query_rows("SELECT count(), sum(cityHash64(partner_id, occurred_at, "
+                                "event_id)) FROM " + table + " FINAL")[0]
+        print(table, keys[0], keys[1], flush=True)
+print("done", flush=True)
+"""
+
+
+def _child(mode: str, path: Path, batches: int = 0) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _CHILD, mode, str(path), str(batches)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def _kill_after(child: subprocess.Popen[str], prefix: str, deadline_s: float = 300.0) -> None:
+    """SIGKILL `child` as soon as it prints a line starting with `prefix`."""
+    assert child.stdout is not None
+    deadline = time.monotonic() + deadline_s
+    for line in child.stdout:
+        if line.startswith(prefix):
+            child.send_signal(signal.SIGKILL)
+            break
+        assert time.monotonic() < deadline, f"no {prefix!r} line in time"
+    assert child.wait(timeout=deadline_s) == -signal.SIGKILL, f"killed before {prefix!r}?"
+
+
+def _finish(child: subprocess.Popen[str]) -> list[str]:
+    out, _ = child.communicate(timeout=600)
+    assert child.returncode == 0 and out.rstrip().endswith("done"), out
+    return out.splitlines()
+
+
+def _agreement(path: Path) -> dict[str, tuple[int, int]]:
+    """Rows and a checksum of their keys, per table, under FINAL."""
+    lines = _finish(_child("check", path))
+    return {name: (int(n), int(h)) for name, n, h in (line.split() for line in lines[:-1])}
+
+
+def test_kill_9_mid_stream_then_the_redelivery_leaves_every_path_agreeing(
+    tmp_path: Path,
+) -> None:
+    """The worker's story: killed mid-stream, the unacknowledged batches come again."""
+    path = tmp_path / "ch"
+    _kill_after(_child("insert", path, 12), "inserted 3")
+    _finish(_child("insert", path, 12))  # every batch again: a superset of the redelivery
+    tables = _agreement(path)
+    assert tables["activity"] == (12 * 20000, tables["activity"][1])
+    assert tables["activity_by_event"] == tables["activity"]
+    assert tables["activity_by_customer"] == tables["activity"]
+
+
+def test_kill_9_mid_backfill_resumes_with_nothing_lost_or_doubled(tmp_path: Path) -> None:
+    path = tmp_path / "ch"
+    _finish(_child("insert", path, 12))
+    _finish(_child("unmigrate", path))
+    _kill_after(_child("reopen", path), "backfill activity_by_event: month")
+    resumed = _finish(_child("reopen", path))
+    assert any(line.startswith("backfill activity_by_customer: month") for line in resumed)
+    tables = _agreement(path)
+    assert tables["activity_by_event"] == tables["activity"] == (12 * 20000, tables["activity"][1])
+    assert tables["activity_by_customer"] == tables["activity"]
