@@ -167,9 +167,9 @@ class Settings(BaseSettings):
     # own defaults are sized for a server of its own (5 GiB for each of several caches, 90%
     # of RAM in all). The engine-wide bounds act in embedded mode; a query's bounds also go
     # to a ClickHouse server. 0 leaves ClickHouse's own value.
-    clickhouse_memory_bytes: Annotated[int, _size()] = 1 << 30
+    clickhouse_memory_bytes: Annotated[int, _size()] = 0
     clickhouse_cache_bytes: Annotated[int, _size()] = 64 << 20
-    clickhouse_query_memory_bytes: Annotated[int, _size()] = 256 << 20
+    clickhouse_query_memory_bytes: Annotated[int, _size()] = 0
     clickhouse_max_threads: Annotated[int, _whole(0, 1024)] = 0
     # Rows older than this many days are dropped by a TTL; 0 keeps everything.
     retention_days: Annotated[int, _whole(0, 36_500)] = 0

@@ -41,12 +41,11 @@ def test_the_defaults_bound_the_embedded_engine(tmp_path: Path) -> None:
         engine = _server_settings(
             store, "max_server_memory_usage", "mark_cache_size", "text_index_postings_cache_size"
         )
-        assert engine == {
-            "max_server_memory_usage": 1 << 30,
-            "mark_cache_size": 64 << 20,
-            "text_index_postings_cache_size": 64 << 20,
-        }
-        assert _query_settings(store)[0] == 256 << 20
+        # The caches are bounded; the engine's and a query's memory are ClickHouse's own
+        # unless an operator bounds them (an insert or export must not fail by default).
+        assert engine["mark_cache_size"] == engine["text_index_postings_cache_size"] == 64 << 20
+        assert engine["max_server_memory_usage"] > 1 << 30
+        assert _query_settings(store)[0] == 0
     finally:
         store.close()
 
