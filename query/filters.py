@@ -37,15 +37,28 @@ class ActivityFilter:
     status: str | None = None
     q: str | None = None
 
-    def where(self) -> tuple[str, dict[str, Any]]:
-        """The WHERE clause and its parameters; user text only ever enters as a parameter."""
+    def key_where(self) -> str:
+        """The part of `where()` on activity's sort-key columns (the range and the partner),
+        with the same parameters: what a FINAL read may apply as PREWHERE.
+
+        Why only these: PREWHERE runs before FINAL collapses the copies of an
+        event, and every copy has the same sort key, so a condition on key
+        columns keeps or drops all of them together. A condition on another
+        column could keep one copy of an event and drop the one FINAL keeps.
+        """
         clauses = [
             "occurred_at >= {start:DateTime64(3, 'UTC')}",
             "occurred_at < {end:DateTime64(3, 'UTC')}",
         ]
-        params: dict[str, Any] = {"start": self.range.start, "end": self.range.end}
         if self.partner_id is not None:
             clauses.append("partner_id = {partner_id:String}")
+        return " AND ".join(clauses)
+
+    def where(self) -> tuple[str, dict[str, Any]]:
+        """The WHERE clause and its parameters; user text only ever enters as a parameter."""
+        clauses = [self.key_where()]
+        params: dict[str, Any] = {"start": self.range.start, "end": self.range.end}
+        if self.partner_id is not None:
             params["partner_id"] = self.partner_id
         # Exact matches; the column names are our constants, the values parameters.
         for column in ("customer_id", "partner_user", "status"):

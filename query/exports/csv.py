@@ -115,14 +115,19 @@ def stream_csv(
     """
     select = csv_select()
     header = header_bytes(lang)
+    key = flt.key_where()
     if sliced is None:
         sliced = store.location.mode != "embedded"
     if not sliced:
         where, params = flt.where()
-        blocks = store.stream_formatted(export_query(select, where, CSV_SETTINGS), params, "CSV")
+        blocks = store.stream_formatted(
+            export_query(select, where, CSV_SETTINGS, prewhere=key), params, "CSV"
+        )
         return RecordChunks(_after_header(header, blocks))
     chunks = (
-        store.query_formatted(export_query(select, where, CSV_SETTINGS), params, "CSV")
+        store.query_formatted(
+            export_query(select, where, CSV_SETTINGS, prewhere=key), params, "CSV"
+        )
         for where, params in export_slices(store, flt)
     )
     return _sliced_with_header(header, chunks)

@@ -49,6 +49,6 @@ def stream_jsonl(store: Store, flt: ActivityFilter) -> Iterator[bytes]:
     """The export as JSONL bytes, one slice (`SLICE_ROWS` rows) per chunk."""
     columns = select_list(RECORD_COLUMNS)
     for where, params in export_slices(store, flt, SLICE_ROWS):
-        rows = store.query_rows(export_query(columns, where), params)
+        rows = store.query_rows(export_query(columns, where, prewhere=flt.key_where()), params)
         if rows:
             yield b"".join(record_line(RECORD_COLUMNS, row) for row in rows)

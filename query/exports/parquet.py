@@ -127,7 +127,7 @@ def stream_parquet(store: Store, flt: ActivityFilter) -> Iterator[bytes]:
     writer = pq.ParquetWriter(sink, schema, compression="zstd")
     try:
         for where, params in export_slices(store, flt, ROW_GROUP_ROWS):
-            table = store.query_arrow(export_query(select, where), params)
+            table = store.query_arrow(export_query(select, where, prewhere=flt.key_where()), params)
             if table.num_rows == 0:
                 continue
             writer.write_table(_conform(table, schema, pa))

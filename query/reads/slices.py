@@ -70,5 +70,5 @@ def export_slices(
 def count_activity(store: Store, flt: ActivityFilter) -> int:
     """How many records `flt` matches, each redelivered event once."""
     where, params = flt.where()
-    sql = f"SELECT count() FROM {ACTIVITY_TABLE} FINAL WHERE {where}"  # noqa: S608
+    sql = f"SELECT count() FROM {ACTIVITY_TABLE} FINAL PREWHERE {flt.key_where()} WHERE {where}"  # noqa: S608
     return int(store.query_rows(sql, params)[0][0])
