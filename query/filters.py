@@ -6,6 +6,7 @@ options, export jobs and export manifests all take their names from it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -21,6 +22,26 @@ FILTER_FIELDS: Final[tuple[str, ...]] = (
     "status",
     "q",
 )
+
+
+# The trigram index's n: a shorter text has no trigram to look up.
+_NGRAM = 3
+_ASCII_RUN = re.compile(r"[\x00-\x7f]+")
+
+
+def name_index_run(text: str) -> str | None:
+    """The longest ASCII run of `text`, in lower case, if the name index can look it up.
+
+    Why ASCII only: the characters that `positionCaseInsensitiveUTF8` matches
+    to an ASCII character are that character in either case and the Kelvin
+    sign (for k), and `lowerUTF8` lowers each of them to it; so a name the
+    filter finds `text` in contains this run once lowered, and the index
+    condition never drops a row the filter keeps (checked over every code
+    point by tests/integration/test_read_indexes.py). Beyond ASCII, the case
+    folding of search and of `lowerUTF8` differ on a few letters.
+    """
+    longest = max(_ASCII_RUN.findall(text), key=len, default="")
+    return longest.lower() if len(longest) >= _NGRAM else None
 
 
 @dataclass(frozen=True)
@@ -68,6 +89,11 @@ class ActivityFilter:
         if self.customer:
             clauses.append("positionCaseInsensitiveUTF8(customer_name, {customer:String}) > 0")
             params["customer"] = self.customer
+            if run := name_index_run(self.customer):
+                # Implied by the clause above, in the form the trigram index on
+                # lowerUTF8(customer_name) answers (schemas/migrations/0005_read_indexes.sql).
+                clauses.append("multiSearchAny(lowerUTF8(customer_name), [{customer_run:String}])")
+                params["customer_run"] = run
         if self.action:
             # An exact dotted verb, or a prefix such as `subscription` / `order`.
             clauses.append(
