@@ -16,6 +16,7 @@ from pathlib import Path
 from string import Formatter
 from typing import Final
 
+from babel.core import negotiate_locale
 from babel.messages.pofile import read_po
 
 from common.errors import BadQuery
@@ -64,3 +65,27 @@ def keys_with_prefix(lang: str, prefix: str) -> dict[str, str]:
 def template_parts(template: str) -> list[tuple[str, str | None]]:
     """A `{name}` template as (literal, field name or None) pieces, in order."""
     return [(literal, field) for literal, field, _, _ in Formatter().parse(template)]
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The supported language an `Accept-Language` header prefers most, else the default.
+
+    Tags are tried by their `q` weight (ties in header order; `q=0` means
+    never); Babel matches `fr-FR` to `fr`.
+    """
+    wanted: list[tuple[float, int, str]] = []
+    for index, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if tag and tag != "*" and weight > 0:
+            wanted.append((-weight, index, tag.lower()))
+    preferred = [tag for _, _, tag in sorted(wanted)]
+    found = negotiate_locale(preferred, LANGUAGES, sep="-")
+    return found.lower() if found else DEFAULT_LANGUAGE

@@ -61,7 +61,7 @@ def _pct(samples: list[float], q: float) -> float:
 def build_and_reference(path: Path, rows: int) -> dict[str, Any]:
     """Fill the store, then time the store's own CSV and FINAL's cost. Runs in a child."""
 
-    from query.exports.csv import TEXT_COLUMNS
+    from query.exports.cells import CELL_COLUMNS
     from query.filters import ActivityFilter
     from query.ranges import resolve_range
     from query.reads.columns import EXPORT_ORDER, LIST_COLUMNS
@@ -82,7 +82,7 @@ def build_and_reference(path: Path, rows: int) -> dict[str, Any]:
     everything = ActivityFilter(range=resolve_range(EXPORT_FROM, EXPORT_TO, None, now))
     where, params = everything.where()
     client = store._client  # the bare client: this is the store's own output, no wrapper
-    cols = ", ".join(("occurred_at", *TEXT_COLUMNS))
+    cols = ", ".join(("occurred_at", *CELL_COLUMNS))
     order = ", ".join(EXPORT_ORDER)
 
     def own_csv(sql: str) -> int:

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from common.errors import NotFound
 from query.http.auth import CallerDep
+from query.http.lang import LangDep
 from query.http.params import FilterDep
 from query.http.services import ServicesDep
 from query.reads.lifecycle import diff_changes, lifecycle
@@ -26,23 +27,27 @@ records = APIRouter()
 def activity(
     services: ServicesDep,
     flt: FilterDep,
+    lang: LangDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> JSONResponse:
-    page = list_activity(services.store, flt, limit=limit, cursor=cursor or None)
-    return JSONResponse({"items": page.items, "next_cursor": page.next_cursor})
+    page = list_activity(services.store, flt, limit=limit, cursor=cursor or None, lang=lang)
+    body = {"items": page.items, "next_cursor": page.next_cursor, "lang": lang}
+    return JSONResponse(body, headers={"Content-Language": lang, "Vary": "Accept-Language"})
 
 
 @records.get("/api/v1/activity/{event_id}", tags=["activity"])
-def activity_detail(event_id: str, who: CallerDep, services: ServicesDep) -> JSONResponse:
+def activity_detail(
+    event_id: str, who: CallerDep, services: ServicesDep, lang: LangDep
+) -> JSONResponse:
     """One record, with its lifecycle (same correlation id) and its before/after changes."""
-    item = get_activity(services.store, event_id, who.partner_id)
+    item = get_activity(services.store, event_id, who.partner_id, lang)
     if item is None:
         raise NotFound(f"no activity {event_id!r}")
     # Additive fields: the lifecycle reads only the record's own partner.
-    item["lifecycle"] = lifecycle(services.store, item)
+    item["lifecycle"] = lifecycle(services.store, item, lang)
     item["changes"] = diff_changes(item.get("details"))
-    return JSONResponse(item)
+    return JSONResponse(item, headers={"Content-Language": lang, "Vary": "Accept-Language"})
 
 
 @records.get("/api/v1/customers/{customer_id}/subscriptions", tags=["customers"])
