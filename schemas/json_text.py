@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, Final
 
 import orjson
+
+# 19 digits in a row may be an integer beyond 64 bits, which orjson reads as a float.
+_LONG_DIGITS: Final = re.compile(r"[0-9]{19}")
 
 
 def json_text(value: Any) -> str:
@@ -23,13 +27,16 @@ def json_text(value: Any) -> str:
 
 
 def parse_json(text: str) -> Any:
-    """The value of stored JSON text, or None when it is empty or not JSON."""
+    """The value of stored JSON text, or None when it is empty or not JSON.
+
+    Integers keep every digit: text that may hold one beyond 64 bits is read
+    by the stdlib, orjson (faster) reads the rest.
+    """
     if not text:
         return None
     try:
+        if _LONG_DIGITS.search(text):
+            return json.loads(text)
         return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        try:
-            return json.loads(text)  # integers beyond 64 bits
-        except ValueError:
-            return None
+    except ValueError:  # orjson.JSONDecodeError is a ValueError
+        return None
