@@ -16,6 +16,7 @@ from query.reads.lifecycle import diff_changes, lifecycle
 from query.reads.pages import DEFAULT_LIMIT, MAX_LIMIT, list_activity
 from query.reads.records import get_activity
 from query.reads.subscriptions import customer_subscriptions
+from schemas.readable.catalogs import LANGUAGES, messages
 
 # `GET /api/v1/activity`: included before the direct export (`/api/v1/activity/export`),
 # whose path must in turn come before `/api/v1/activity/{event_id}`.
@@ -51,9 +52,22 @@ def activity_detail(
 
 
 @records.get("/api/v1/customers/{customer_id}/subscriptions", tags=["customers"])
-def subscriptions(customer_id: str, who: CallerDep, services: ServicesDep) -> JSONResponse:
+def subscriptions(
+    customer_id: str, who: CallerDep, services: ServicesDep, lang: LangDep
+) -> JSONResponse:
     """The customer's subscriptions as derived from orders and subscription actions."""
-    view = customer_subscriptions(services.store, customer_id, who.partner_id)
+    view = customer_subscriptions(services.store, customer_id, who.partner_id, lang)
     if view is None:
         raise NotFound(f"no customer {customer_id!r}")
-    return JSONResponse(view)
+    return JSONResponse(view, headers={"Content-Language": lang, "Vary": "Accept-Language"})
+
+
+@records.get("/api/v1/texts", tags=["activity"])
+def texts(lang: LangDep) -> JSONResponse:
+    """The message catalog of a language, for the page's own labels of codes (no key needed).
+
+    The page names a detail's fields, terms and billing cycles with these
+    texts, the same the readable columns are made of (`schemas/readable`).
+    """
+    body = {"lang": lang, "languages": list(LANGUAGES), "messages": dict(messages(lang))}
+    return JSONResponse(body, headers={"Content-Language": lang, "Vary": "Accept-Language"})
