@@ -185,3 +185,31 @@ def test_a_french_exports_manifest_says_fr_and_verifies(
     (tmp_path / f"export.{fmt}.manifest.json").write_bytes(response.content)
     assert main(["verify", str(file)]) == 0
     assert capsys.readouterr().out.startswith("OK")
+
+
+def test_subscriptions_say_their_status_and_last_action_in_the_readers_language(
+    client: TestClient,
+) -> None:
+    path = "/api/v1/customers/cust-cafe/subscriptions"
+    english = client.get(path, headers=A)
+    french = client.get(path, headers=A | FRENCH)
+    assert english.status_code == french.status_code == 200, french.text
+    en_items, fr_items = english.json()["items"], french.json()["items"]
+    assert [i["status"] for i in fr_items] == [i["status"] for i in en_items]  # codes stay
+    texts = {(i["status"], i["status_text"], i["last_action_text"]) for i in fr_items}
+    assert ("active", "Actif", "Abonnement réactivé") in texts
+    assert {i["status_text"] for i in en_items} <= {"Active", "Suspended", "Cancelled"}
+    assert client.get(path, params={"lang": "xx"}, headers=A).status_code == 400
+
+
+def test_the_catalog_route_gives_the_page_the_texts_of_codes(client: TestClient) -> None:
+    french = client.get("/api/v1/texts", headers=FRENCH)  # no key: texts, not data
+    assert french.status_code == 200, french.text
+    body = french.json()
+    assert body["lang"] == "fr" and body["languages"] == ["en", "fr"]
+    assert body["messages"]["term.P1Y"] == "1 an"
+    assert body["messages"]["field.quantity"] == "Quantité"
+    assert client.get("/api/v1/texts", params={"lang": "en"}).json()["messages"]["term.P1Y"] == (
+        "1 year"
+    )
+    assert client.get("/api/v1/texts", params={"lang": "de"}).status_code == 400
