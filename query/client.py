@@ -84,7 +84,7 @@ class Download:
 
 
 class Reader(Protocol):
-    def page(self, req: Request, limit: int, cursor: str | None) -> Page: ...
+    def page(self, req: Request, limit: int, cursor: str | None, lang: str = "en") -> Page: ...
     def export(self, req: Request, fmt: str, lang: str) -> Download: ...
     def close(self) -> None: ...
 
@@ -97,8 +97,8 @@ class StoreReader:
         self.settings = settings
         self._audit = audit  # closed with the reader: its records leave before the process
 
-    def page(self, req: Request, limit: int, cursor: str | None) -> Page:
-        return list_activity(self.store, req.filter(), limit=limit, cursor=cursor)
+    def page(self, req: Request, limit: int, cursor: str | None, lang: str = "en") -> Page:
+        return list_activity(self.store, req.filter(), limit=limit, cursor=cursor, lang=lang)
 
     def export(self, req: Request, fmt: str, lang: str) -> Download:
         """The export, sealed by this process's own ledger (chained to the server's)."""
@@ -140,8 +140,8 @@ class HttpReader:
         self.base_url = base_url
         self.http = httpx.Client(base_url=base_url, headers=headers, timeout=60.0)
 
-    def page(self, req: Request, limit: int, cursor: str | None) -> Page:
-        params: dict[str, Any] = req.params() | {"limit": limit}
+    def page(self, req: Request, limit: int, cursor: str | None, lang: str = "en") -> Page:
+        params: dict[str, Any] = req.params() | {"limit": limit, "lang": lang}
         if cursor:
             params["cursor"] = cursor
         response = self._get("/api/v1/activity", params)

@@ -18,9 +18,11 @@ from activitylog.runtime import open_reader
 from common.errors import ActivityLogError, BadQuery, ConfigError
 from common.settings import Settings
 from query.client import Request
+from query.exports.cells import header_row
 from query.exports.formats import check_export
 from query.filters import FILTER_FIELDS
 from query.manifests.files import manifest_path_for, write_manifest
+from schemas.readable.catalogs import check_language
 
 FromOpt = Annotated[
     str | None, typer.Option("--from", help="First day (YYYY-MM-DD, inclusive) or RFC 3339 instant")
@@ -64,6 +66,7 @@ def query(
     cursor: Annotated[
         str | None, typer.Option(help="Continue after a page (the cursor a previous page printed)")
     ] = None,
+    lang: Annotated[str, typer.Option(help="Language of the readable texts: en or fr")] = "en",
 ) -> None:
     """Show activity for a date range, newest first (default: the most recent month)."""
     settings: Settings = ctx.obj
@@ -71,9 +74,10 @@ def query(
     req.time_range()  # bad dates fail here, before any connection is opened
     if not 1 <= limit <= 1000:
         raise BadQuery("--limit", "must be between 1 and 1000")
+    check_language(lang)
     reader = open_reader(settings)
     try:
-        page = reader.page(req, limit, cursor or None)
+        page = reader.page(req, limit, cursor or None, lang)
     finally:
         reader.close()
     if as_json:
@@ -86,7 +90,7 @@ def query(
     from rich.table import Table
 
     table = Table(show_lines=False, expand=True)
-    for title in ("Date (UTC)", "Affected customer", "Action", "Partner user", "Status"):
+    for title in header_row(lang)[:5]:
         table.add_column(title, overflow="fold")
     for item in page.items:
         table.add_row(
@@ -114,7 +118,9 @@ def export(
     status: StatusOpt = None,
     text: TextOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="csv, parquet or jsonl")] = "csv",
-    lang: Annotated[str, typer.Option(help="CSV header language: en or fr")] = "en",
+    lang: Annotated[
+        str, typer.Option(help="Language of the readable columns and CSV headers: en or fr")
+    ] = "en",
     output: Annotated[
         Path | None,
         typer.Option("-o", "--output", help="File to write (default exports/activity-FROM_TO.EXT)"),

@@ -1,26 +1,28 @@
 """CSV that opens right in Excel (docs/contracts.md, Exports that open right in Excel).
 
-UTF-8 with BOM, CRLF, RFC 4180 quoting, a header row in English or French,
-and every cell that a spreadsheet would read as a formula neutralized
-(OWASP CSV injection: a leading `'`).
+UTF-8 with BOM, CRLF, RFC 4180 quoting, the header row and the readable
+cells in the export's language (`query/exports/cells.py`), and every cell
+that a spreadsheet would read as a formula neutralized (OWASP CSV
+injection: a leading `'`).
 
 Two encoders with one output contract: `stream_csv` lets ClickHouse write
-the bytes (`FORMAT CSV`, with the neutralization and the date done in SQL),
-which is what keeps a long export close to the store's own CSV speed;
-`csv_chunks` is the pure-Python encoder of the same cells, for rows already
-in hand and as the reference the tests compare the SQL output against.
+the bytes (`FORMAT CSV`, with the readable texts, the neutralization and
+the date done in SQL: `query/exports/readable_sql.py`), which is what keeps
+a long export close to the store's own CSV speed; `csv_chunks` is the
+pure-Python encoder of cells already rendered (`export_cells`), for rows in
+hand and as the reference the tests compare the SQL output against.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
-from datetime import datetime
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from common.errors import BadQuery
 from common.store import RecordChunks, Store
+from query.exports.cells import CELL_COLUMNS, format_date, header_row
+from query.exports.readable_sql import readable_sql
 from query.filters import ActivityFilter
 from query.reads.columns import export_query
 from query.reads.slices import export_slices
@@ -28,32 +30,6 @@ from query.reads.slices import export_slices
 BOM = "\ufeff"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 
-HEADERS: dict[str, tuple[str, ...]] = {
-    "en": (
-        "Date (UTC)",
-        "Affected customer",
-        "Action",
-        "Partner user",
-        "Status",
-        "Additional information",
-    ),
-    "fr": (
-        "Date (UTC)",
-        "Client affecté",
-        "Action",
-        "Utilisateur partenaire",
-        "État",
-        "Informations supplémentaires",
-    ),
-}
-# The seed's five columns after the date.
-TEXT_COLUMNS: tuple[str, ...] = (
-    "customer_name",
-    "action_text",
-    "partner_user",
-    "status_text",
-    "additional_info",
-)
 ROWS_PER_CHUNK = 2000
 CSV_SETTINGS = "output_format_csv_crlf_end_of_line = 1"
 # In SQL: the formula prefixes as a ClickHouse string literal (escapes \t \r \n).
@@ -67,24 +43,17 @@ def neutralize(cell: str) -> str:
     return cell
 
 
-def neutralize_sql(column: str) -> str:
-    """SQL computing `neutralize(column)` (`column` is one of our identifiers)."""
+def neutralize_sql(column: str, expression: str | None = None) -> str:
+    """SQL computing `neutralize(column)` (`column` is one of our identifiers).
+
+    With `expression`, `column` is the alias it is computed under, once: the
+    readable cells are long expressions that must not be written three times.
+    """
+    first = f"({expression}) AS {column}" if expression else column
     return (
-        f"if(notEmpty({column}) AND position({_PREFIXES_SQL}, substring({column}, 1, 1)) > 0, "
+        f"if(notEmpty({first}) AND position({_PREFIXES_SQL}, substring({column}, 1, 1)) > 0, "
         f"concat('\\'', {column}), {column})"
     )
-
-
-def format_date(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    return str(value)
-
-
-def header_row(lang: str) -> list[str]:
-    if lang not in HEADERS:
-        raise BadQuery("lang", f"unknown language {lang!r} (use en or fr)")
-    return list(HEADERS[lang])
 
 
 def header_bytes(lang: str) -> bytes:
@@ -95,10 +64,15 @@ def header_bytes(lang: str) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def csv_select() -> str:
-    """The SELECT list whose `FORMAT CSV` rows carry exactly `csv_chunks`' cells."""
+def csv_select(lang: str = "en") -> str:
+    """The SELECT list whose `FORMAT CSV` rows carry exactly `export_cells`' cells, encoded."""
     date = "concat(replaceOne(toString(occurred_at), ' ', 'T'), 'Z')"
-    return ", ".join([date, *(neutralize_sql(c) for c in TEXT_COLUMNS)])
+    readable = readable_sql(lang)
+    cells = [
+        neutralize_sql(f"csv_{c}", readable[c]) if c in readable else neutralize_sql(c)
+        for c in CELL_COLUMNS
+    ]
+    return ", ".join([date, *cells])
 
 
 def stream_csv(
@@ -113,8 +87,8 @@ def stream_csv(
     server (or `sliced=True`) runs one bounded query per key-range slice on
     the shared client. A bad `lang` raises at the call.
     """
-    select = csv_select()
-    header = header_bytes(lang)
+    header = header_bytes(lang)  # a bad `lang` raises here, before the SQL is built
+    select = csv_select(lang)
     key = flt.key_where()
     if sliced is None:
         sliced = store.location.mode != "embedded"
@@ -159,8 +133,8 @@ def _sliced_with_header(header: bytes, chunks: Iterable[bytes]) -> Iterator[byte
         yield pending
 
 
-def csv_chunks(rows: Iterable[tuple[Any, ...]], lang: str = "en") -> Iterator[bytes]:
-    """Encode rows of `occurred_at` and the `TEXT_COLUMNS` as CSV bytes, chunk by chunk."""
+def csv_chunks(rows: Iterable[Sequence[Any]], lang: str = "en") -> Iterator[bytes]:
+    """Encode rows of cells (`occurred_at`, then `CELL_COLUMNS`) as CSV bytes, chunk by chunk."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     buffer.write(BOM)

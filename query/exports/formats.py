@@ -11,11 +11,13 @@ from typing import Final
 
 from common.errors import BadQuery
 from common.store import Store
-from query.exports.csv import HEADERS, header_row, stream_csv
+from query.exports.cells import header_row
+from query.exports.csv import stream_csv
 from query.exports.jsonl import stream_jsonl
 from query.exports.parquet import PARQUET_SELECT, stream_parquet
 from query.filters import ActivityFilter
 from query.reads.columns import RECORD_COLUMNS
+from schemas.readable.catalogs import check_language
 
 EXPORT_FORMATS: Final = ("csv", "parquet", "jsonl")
 EXPORT_MEDIA_TYPES: Final = {
@@ -23,15 +25,13 @@ EXPORT_MEDIA_TYPES: Final = {
     "parquet": "application/vnd.apache.parquet",
     "jsonl": "application/x-ndjson",
 }
-LANGUAGES: Final = tuple(HEADERS)
 
 
 def check_export(fmt: str, lang: str) -> None:
-    """Raise BadQuery for an unknown format or header language."""
+    """Raise BadQuery for an unknown format or language."""
     if fmt not in EXPORT_FORMATS:
         raise BadQuery("format", f"unknown format {fmt!r} (use {', '.join(EXPORT_FORMATS)})")
-    if lang not in LANGUAGES:
-        raise BadQuery("lang", f"unknown language {lang!r} (use {' or '.join(LANGUAGES)})")
+    check_language(lang)
 
 
 def export_columns(fmt: str, lang: str) -> list[str]:
@@ -49,5 +49,5 @@ def export_bytes(store: Store, flt: ActivityFilter, fmt: str, lang: str = "en") 
     if fmt == "csv":
         return stream_csv(store, flt, lang)
     if fmt == "parquet":
-        return stream_parquet(store, flt)
-    return stream_jsonl(store, flt)
+        return stream_parquet(store, flt, lang)
+    return stream_jsonl(store, flt, lang)

@@ -2,7 +2,8 @@
 
 Streams slice by slice (`query.reads.slices.export_slices`), so memory stays flat.
 The stored `details` text is already JSON written by the normalizer, so it
-is embedded as is (`orjson.Fragment`) instead of parsed and re-encoded.
+is embedded as is (`orjson.Fragment`) instead of parsed and re-encoded. The
+readable texts are rendered in the export's language (`schemas/readable`).
 """
 
 from __future__ import annotations
@@ -19,17 +20,23 @@ from query.filters import ActivityFilter
 from query.reads.columns import RECORD_COLUMNS, export_query, select_list
 from query.reads.records import json_or_text
 from query.reads.slices import export_slices
+from schemas.readable.render import READABLE_SOURCES, render
 
 # Rows per slice: the rows are Python objects here, so smaller than the CSV's.
 SLICE_ROWS = 20_000
 
 
-def record_line(names: tuple[str, ...], row: tuple[Any, ...]) -> bytes:
-    """One stored row as a JSON line (pure; `names` are the row's column names)."""
+def record_line(names: tuple[str, ...], row: tuple[Any, ...], lang: str = "en") -> bytes:
+    """One stored row as a JSON line, readable texts in `lang` (pure; `names` name the row)."""
+    stored = dict(zip(names, row, strict=True))
+    renderable = all(name in stored for name in READABLE_SOURCES)
+    readable = render(stored, lang).as_dict() if renderable else {}
     record: dict[str, Any] = {}
-    for name, value in zip(names, row, strict=True):
+    for name, value in stored.items():
         if name == "details":
             record[name] = _details(value)
+        elif name in readable:
+            record[name] = readable[name]
         elif isinstance(value, datetime):
             record[name] = iso_utc(value)
         else:
@@ -45,10 +52,10 @@ def _details(text: str) -> Any:
     return text if json_or_text(text) is text else orjson.Fragment(text)
 
 
-def stream_jsonl(store: Store, flt: ActivityFilter) -> Iterator[bytes]:
+def stream_jsonl(store: Store, flt: ActivityFilter, lang: str = "en") -> Iterator[bytes]:
     """The export as JSONL bytes, one slice (`SLICE_ROWS` rows) per chunk."""
     columns = select_list(RECORD_COLUMNS)
     for where, params in export_slices(store, flt, SLICE_ROWS):
         rows = store.query_rows(export_query(columns, where, prewhere=flt.key_where()), params)
         if rows:
-            yield b"".join(record_line(RECORD_COLUMNS, row) for row in rows)
+            yield b"".join(record_line(RECORD_COLUMNS, row, lang) for row in rows)

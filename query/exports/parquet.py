@@ -7,7 +7,9 @@ ClickHouse hands each slice over as Arrow (`query_arrow`), already typed:
 extracted from its details in SQL, the free-form `details` a JSON-typed
 column (Parquet's JSON logical type). Each slice becomes one row group,
 written to the response as soon as it is encoded, so memory stays flat;
-the footer follows the last group.
+the footer follows the last group. The readable columns (`action_text`,
+`status_text`, `additional_info`) are rendered in the export's language in
+Python, from the slice's own codes and details (`schemas/readable`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from common.store import Store
 from query.filters import ActivityFilter
 from query.reads.columns import export_query
 from query.reads.slices import export_slices
+from schemas.readable.render import READABLE_COLUMNS, READABLE_SOURCES, render
 
 _LINE_ITEM_FIELDS: tuple[tuple[str, str], ...] = (
     ("product_name", "String"),
@@ -116,7 +119,7 @@ class _Sink:
         return out
 
 
-def stream_parquet(store: Store, flt: ActivityFilter) -> Iterator[bytes]:
+def stream_parquet(store: Store, flt: ActivityFilter, lang: str = "en") -> Iterator[bytes]:
     """The export as a Parquet file, one row group per slice, bytes as they are written."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -130,11 +133,26 @@ def stream_parquet(store: Store, flt: ActivityFilter) -> Iterator[bytes]:
             table = store.query_arrow(export_query(select, where, prewhere=flt.key_where()), params)
             if table.num_rows == 0:
                 continue
-            writer.write_table(_conform(table, schema, pa))
+            writer.write_table(_conform(_readable(table, lang, pa), schema, pa))
             yield sink.take()
     finally:
         writer.close()
     yield sink.take()
+
+
+def _readable(table: Any, lang: str, pa: Any) -> Any:
+    """The slice with its readable columns rendered in `lang` from its codes and details."""
+    sources = {name: table.column(name).to_pylist() for name in READABLE_SOURCES}
+    texts: dict[str, list[str]] = {name: [] for name in READABLE_COLUMNS}
+    for stored in zip(*sources.values(), strict=True):
+        row = dict(zip(READABLE_SOURCES, stored, strict=True))
+        row["details"] = row["details"] or ""  # read as NULL when empty
+        for name, text in render(row, lang).as_dict().items():
+            texts[name].append(text)
+    for name, rendered in texts.items():
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pa.array(rendered, pa.string()))
+    return table
 
 
 def _conform(table: Any, schema: Any, pa: Any) -> Any:

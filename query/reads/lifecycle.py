@@ -21,6 +21,7 @@ from typing import Any, Final
 from common.store import Store
 from common.timefmt import iso_utc
 from schemas.activity import ACTIVITY_TABLE
+from schemas.readable.render import READABLE_SOURCES, render
 
 MAX_STEPS: Final = 50
 # A lifecycle is looked for this long before and after the record: orders and
@@ -42,6 +43,8 @@ STEP_COLUMNS: Final = (
     "partner_user",
     "order_id",
 )
+# What a step's readable texts are rendered from, read beside `STEP_COLUMNS`.
+_STEP_READ: Final = tuple(dict.fromkeys((*STEP_COLUMNS, *READABLE_SOURCES)))
 
 _MISSING: Final = object()
 
@@ -103,7 +106,7 @@ def _change(path: list[str], kind: str, old: Any = _MISSING, new: Any = _MISSING
     return change
 
 
-def lifecycle(store: Store, item: Mapping[str, Any]) -> dict[str, Any] | None:
+def lifecycle(store: Store, item: Mapping[str, Any], lang: str = "en") -> dict[str, Any] | None:
     """The record's lifecycle (`correlation_id`, `steps` oldest first, `truncated`), or None.
 
     Only the record's own partner is read, so the steps are rows its reader
@@ -127,7 +130,7 @@ def lifecycle(store: Store, item: Mapping[str, Any]) -> dict[str, Any] | None:
         "AND occurred_at < {end:DateTime64(3, 'UTC')}"
     )
     sql = (
-        f"SELECT {', '.join(STEP_COLUMNS)} FROM {ACTIVITY_TABLE} FINAL "  # noqa: S608
+        f"SELECT {', '.join(_STEP_READ)} FROM {ACTIVITY_TABLE} FINAL "  # noqa: S608
         f"PREWHERE {_KEY} IN (SELECT {_KEY} FROM {ACTIVITY_TABLE} WHERE {window} "
         f"AND correlation_id = {{correlation_id:String}}) AND {window} "
         "WHERE correlation_id = {correlation_id:String} "
@@ -142,15 +145,20 @@ def lifecycle(store: Store, item: Mapping[str, Any]) -> dict[str, Any] | None:
             "correlation_id": correlation_id,
         },
     )
-    return lifecycle_steps(str(correlation_id), rows, str(item.get("event_id")))
+    return lifecycle_steps(str(correlation_id), rows, str(item.get("event_id")), lang)
 
 
 def lifecycle_steps(
-    correlation_id: str, rows: list[dict[str, Any]], current: str
+    correlation_id: str, rows: list[dict[str, Any]], current: str, lang: str = "en"
 ) -> dict[str, Any]:
-    """Rows (oldest first, up to `MAX_STEPS` + 1) as the API's `lifecycle` value."""
+    """Rows (oldest first, up to `MAX_STEPS` + 1) as the API's `lifecycle` value.
+
+    A row holding the readable sources gets its texts rendered in `lang`.
+    """
     steps = []
     for row in rows[:MAX_STEPS]:
+        if all(name in row for name in READABLE_SOURCES):
+            row = row | render(row, lang).as_dict()
         step = {name: row[name] for name in STEP_COLUMNS}
         if isinstance(step["occurred_at"], datetime):
             step["occurred_at"] = iso_utc(step["occurred_at"])

@@ -50,7 +50,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def list_activity(
-    store: Store, flt: ActivityFilter, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    store: Store,
+    flt: ActivityFilter,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    lang: str = "en",
 ) -> Page:
     """One page, newest first; the keyset cursor stays stable while rows keep arriving.
 
@@ -89,7 +93,7 @@ def list_activity(
         rows = store.query_dicts(final, params)
     more = len(rows) > limit
     rows = rows[:limit]
-    items = [present(row) for row in rows]
+    items = [present(row, lang) for row in rows]
     next_cursor = None
     if more and rows:
         last = rows[-1]

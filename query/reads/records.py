@@ -19,6 +19,7 @@ from common.timefmt import iso_utc
 from query.reads.columns import DETAIL_COLUMNS, select_list
 from query.reads.scope import key_within_partner
 from schemas.activity import ACTIVITY_TABLE
+from schemas.readable.render import READABLE_SOURCES, render
 from schemas.tables import BY_EVENT_TABLE
 
 # activity's sort key, which activity_by_event holds for each event id.
@@ -38,7 +39,9 @@ def json_or_text(text: str) -> Any:
         return text
 
 
-def get_activity(store: Store, event_id: str, partner_id: str | None) -> dict[str, Any] | None:
+def get_activity(
+    store: Store, event_id: str, partner_id: str | None, lang: str = "en"
+) -> dict[str, Any] | None:
     """One record with its full details; None if absent or another partner's."""
     where, params = key_within_partner("event_id", event_id, partner_id)
     # The lookup is scoped to the caller's partner too: a partner key never
@@ -51,14 +54,21 @@ def get_activity(store: Store, event_id: str, partner_id: str | None) -> dict[st
     rows = store.query_dicts(sql, params)
     if not rows:
         return None
-    item = present(rows[0])
+    item = present(rows[0], lang)
     item["payload"] = json_or_text(rows[0]["payload"])
     return item
 
 
-def present(row: dict[str, Any]) -> dict[str, Any]:
-    """A stored row as the API shows it: UTC ISO timestamps, details as JSON."""
+def present(row: dict[str, Any], lang: str = "en") -> dict[str, Any]:
+    """A stored row as the API shows it: texts in `lang`, UTC ISO timestamps, details as JSON.
+
+    The readable texts are rendered from the row's codes and details, so a
+    row stored before a catalog change reads in every language; machine
+    fields (codes, ids, timestamps) are the same in every language.
+    """
     item = dict(row)
+    if all(name in item for name in READABLE_SOURCES):
+        item.update(render(item, lang).as_dict())
     for key in ("occurred_at", "ingested_at"):
         if isinstance(item.get(key), datetime):
             item[key] = iso_utc(item[key])

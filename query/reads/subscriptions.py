@@ -28,6 +28,7 @@ from common.timefmt import iso_utc
 from query.reads.records import json_or_text
 from query.reads.scope import key_within_partner
 from schemas.activity import KIND_ORDER
+from schemas.readable.render import coded
 from schemas.tables import BY_CUSTOMER_TABLE
 
 _STATUS_AFTER: Mapping[str, str] = {
@@ -159,9 +160,13 @@ def _apply_action(subs: dict[str, Subscription], ev: LogEvent, details: dict[str
 
 
 def customer_subscriptions(
-    store: Store, customer_id: str, partner_id: str | None
+    store: Store, customer_id: str, partner_id: str | None, lang: str = "en"
 ) -> dict[str, Any] | None:
-    """`{"customer_id", "customer_name", "items"}`; None when the caller has no such customer."""
+    """`{"customer_id", "customer_name", "items"}`; None when the caller has no such customer.
+
+    Each item's `status` and `last_action` are codes; `status_text` and
+    `last_action_text` say them in `lang`.
+    """
     where, params = key_within_partner("customer_id", customer_id, partner_id)
     name_sql = (
         f"SELECT argMax(customer_name, occurred_at), count() FROM {BY_CUSTOMER_TABLE} "  # noqa: S608
@@ -182,5 +187,12 @@ def customer_subscriptions(
     return {
         "customer_id": customer_id,
         "customer_name": name,
-        "items": [sub.as_json() for sub in fold(events)],
+        "items": [with_texts(sub.as_json(), lang) for sub in fold(events)],
     }
+
+
+def with_texts(item: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A subscription item with its status and last action readable in `lang`."""
+    item["status_text"] = coded(lang, "subscription_status", item["status"])
+    item["last_action_text"] = coded(lang, "action", item["last_action"])
+    return item

@@ -61,7 +61,7 @@ def _pct(samples: list[float], q: float) -> float:
 def build_and_reference(path: Path, rows: int) -> dict[str, Any]:
     """Fill the store, then time the store's own CSV and FINAL's cost. Runs in a child."""
 
-    from query.exports.csv import TEXT_COLUMNS
+    from query.exports.cells import CELL_COLUMNS
     from query.filters import ActivityFilter
     from query.ranges import resolve_range
     from query.reads.columns import EXPORT_ORDER, LIST_COLUMNS
@@ -82,7 +82,7 @@ def build_and_reference(path: Path, rows: int) -> dict[str, Any]:
     everything = ActivityFilter(range=resolve_range(EXPORT_FROM, EXPORT_TO, None, now))
     where, params = everything.where()
     client = store._client  # the bare client: this is the store's own output, no wrapper
-    cols = ", ".join(("occurred_at", *TEXT_COLUMNS))
+    cols = ", ".join(("occurred_at", *CELL_COLUMNS))
     order = ", ".join(EXPORT_ORDER)
 
     def own_csv(sql: str) -> int:
@@ -186,18 +186,19 @@ def _measure(url: str, pid: int, ref: dict[str, Any]) -> dict[str, Any]:
     everything = {"from": EXPORT_FROM, "to": EXPORT_TO}
     _export(url, "k-admin", "csv", {"from": "2026-10-01", "to": "2026-10-02"})  # warm-up
 
-    def measured(fmt: str) -> tuple[tuple[int, int, float], int, int]:
+    def measured(fmt: str, lang: str = "en") -> tuple[tuple[int, int, float], int, int]:
         """Best of two exports; RSS growth of the first (cold) and the second (repeat)."""
         growth: list[int] = []
         runs: list[tuple[int, int, float]] = []
         for _ in range(2):
             with RssSampler(pid) as sampler:
                 before = sampler.rss()
-                runs.append(_export(url, "k-admin", fmt, everything))
+                runs.append(_export(url, "k-admin", fmt, everything | {"lang": lang}))
             growth.append(sampler.peak - before)
         return min(runs, key=lambda r: r[2]), growth[0], growth[1]
 
     csv_run, rss_growth, rss_repeat = measured("csv")
+    csv_fr_run, _, _ = measured("csv", "fr")
     pq_run, pq_growth, pq_repeat = measured("parquet")
     jl_rows, jl_bytes, jl_s = _export(url, "k-admin", "jsonl", everything)
     return {
@@ -208,6 +209,7 @@ def _measure(url: str, pid: int, ref: dict[str, Any]) -> dict[str, Any]:
         "search_p50": _pct(searched, 0.5),
         "search_p99": _pct(searched, 0.99),
         "csv": csv_run,
+        "csv_fr": csv_fr_run,
         "rss_growth": rss_growth,
         "rss_repeat": rss_repeat,
         "parquet": pq_run,
@@ -257,6 +259,12 @@ def _report(
     print(
         f"    store's own CSVWithNames, no FINAL, no order: {plain:,.0f} rows/s "
         f"-> {ours / plain:.2f}x"
+    )
+    fr_rows, fr_bytes, fr_s = f["csv_fr"]
+    print(
+        f"  CSV export in French (lang=fr), all rows (best of 2): {fr_rows:,} rows, "
+        f"{fr_bytes / mb:.0f} MB in {fr_s:.2f}s = {fr_rows / fr_s:,.0f} rows/s "
+        f"-> {fr_rows / fr_s / same:.2f}x the store's own CSV"
     )
     print(
         f"    server RSS growth during the export: {f['rss_growth'] / mb:.0f} MB first, "

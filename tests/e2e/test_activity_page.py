@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -44,6 +46,12 @@ PRODUCTS = [
     ("Teams Phone Standard", 4, "8.00", "P1M", "sub-e2e-teams"),
     ("Defender for Endpoint P2 — 東京 <edition>", 25, "5.20", "P3Y", "sub-e2e-defender"),
 ]
+# How the expanded order names a price and a term, in English (en-GB) and in French (fr-FR).
+PRICE = {"en": "€{}", "fr": "{}\u00a0€"}
+TERMS = {
+    "en": {"P1Y": "1 year", "P1M": "1 month", "P3Y": "3 years"},
+    "fr": {"P1Y": "1 an", "P1M": "1 mois", "P3Y": "3 ans"},
+}
 
 
 @dataclass
@@ -197,11 +205,11 @@ def served(e2e_kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
         assert serve.stop() == 0, serve.log()
 
 
-@pytest.fixture()
-def page(chromium: Browser, served: Served) -> Iterator[Page]:
-    """A fresh browser context in Paris time, with page errors and off-site requests recorded."""
+@contextmanager
+def _browser_page(chromium: Browser, served: Served, locale: str) -> Iterator[Page]:
+    """A fresh context in Paris time and `locale`; page errors and off-site requests recorded."""
     context = chromium.new_context(
-        timezone_id=ZONE, locale="en-GB", viewport={"width": 1366, "height": 900}
+        timezone_id=ZONE, locale=locale, viewport={"width": 1366, "height": 900}
     )
     context.set_default_timeout(UI_TIMEOUT_MS)
     page = context.new_page()
@@ -228,6 +236,20 @@ def page(chromium: Browser, served: Served) -> Iterator[Page]:
     finally:
         context.close()
     assert problems == [], problems
+
+
+@pytest.fixture()
+def page(chromium: Browser, served: Served) -> Iterator[Page]:
+    """A browser in British English."""
+    with _browser_page(chromium, served, "en-GB") as opened:
+        yield opened
+
+
+@pytest.fixture()
+def french_page(chromium: Browser, served: Served) -> Iterator[Page]:
+    """A browser in French (France): what a French partner opens the page with."""
+    with _browser_page(chromium, served, "fr-FR") as opened:
+        yield opened
 
 
 def _enter_key(page: Page, key: str, *, accepted: bool = True) -> None:
@@ -324,8 +346,8 @@ def test_a_partner_picks_a_range_expands_an_order_and_exports_the_csv(
         cells = lines.nth(index).locator("th, td")
         expect(cells.nth(0)).to_have_text(name)
         expect(cells.nth(1)).to_have_text(str(quantity))
-        expect(cells.nth(2)).to_have_text(f"{price} EUR")
-        expect(cells.nth(3)).to_have_text(term)
+        expect(cells.nth(2)).to_have_text(PRICE["en"].format(price))
+        expect(cells.nth(3)).to_have_text(TERMS["en"][term])
         expect(cells.nth(7)).to_have_text(subscription)
     expect(details.locator(".record")).to_contain_text("ord-e2e-big")
     # The full record (detail endpoint) adds where the order came from.
@@ -385,6 +407,7 @@ def test_a_partner_picks_a_range_expands_an_order_and_exports_the_csv(
     expect(page.locator("h1")).to_have_text("Journal d’activité")
     expect(page.locator("#activity thead")).to_contain_text("Client affecté")
     expect(rows).to_have_count(PAGE_SIZE)
+    expect(contoso.locator(".col-action")).to_contain_text("Commande terminée")
     with page.expect_download() as french_info:
         page.click("#export")
     french = french_info.value.path().read_bytes().decode("utf-8-sig")
@@ -421,7 +444,9 @@ def test_a_subscriptions_link_opens_the_customers_subscriptions_and_back_keeps_t
     shown = rows.evaluate_all("rows => rows.map(r => r.dataset.subscriptionId)")
     assert shown == [str(item["subscription_id"] or "") for item in expected["items"]]
     statuses = rows.locator(".badge").all_inner_texts()
-    assert statuses == [str(item["status"]) for item in expected["items"]]
+    assert statuses == [str(item["status_text"]) for item in expected["items"]]
+    codes = rows.locator(".badge").evaluate_all("bs => bs.map(b => b.dataset.status)")
+    assert codes == [str(item["status"]) for item in expected["items"]]
     products = rows.locator("th").all_inner_texts()
     for name, *_ in PRODUCTS:
         assert name in products, (name, products)
@@ -451,6 +476,102 @@ def test_a_subscriptions_link_opens_the_customers_subscriptions_and_back_keeps_t
     page.click("#clear-extra")
     expect(page.locator("#extra-filters")).to_be_hidden()
     expect(page.locator("tr.activity-row")).to_have_count(PAGE_SIZE)
+
+
+def test_a_french_browser_reads_the_log_in_french_and_the_choice_of_english_persists(
+    french_page: Page, served: Served, artifacts_dir: Path
+) -> None:
+    page = french_page
+    page.goto(f"{served.url}/?from={RANGE[0]}&to={RANGE[1]}&limit={PAGE_SIZE}")
+    # French from the first visit, without a click: the labels, then the rows themselves.
+    expect(page.locator("h1")).to_have_text("Journal d’activité")
+    expect(page.locator("html")).to_have_attribute("lang", "fr")
+    expect(page.locator("#key-form")).to_be_visible()
+    page.fill("#api-key", served.key)
+    page.press("#api-key", "Enter")
+    rows = page.locator("tr.activity-row")
+    expect(rows).to_have_count(PAGE_SIZE)
+    order = page.locator(f'tr[data-event-id="{served.ids["big_order"]}"]')
+    expect(order.locator(".col-action")).to_have_text(
+        "Commande terminée : " + ", ".join(name for name, *_ in PRODUCTS)
+    )
+    expect(order.locator(".col-status")).to_have_text("Commande ord-e2e-big : terminée")
+    # Dates by the French rules, in the zone the column heading names.
+    expect(page.locator("#date-heading")).to_have_text(f"Date ({ZONE})")
+    expect(order.locator(".col-date")).to_have_text("31/03/2025 22:00")
+    change = page.locator(f'tr[data-event-id="{served.ids["quantity_change"]}"]')
+    expect(change.locator(".col-action")).to_have_text(
+        "Quantité de l’abonnement modifiée : Microsoft 365 E3"
+    )
+    expect(change.locator(".col-status")).to_have_text("Réussi (abonnement sub-e2e-m365)")
+
+    # The expanded details: French numbers, amounts, terms and field names.
+    order.locator("button.expander").click()
+    details = page.locator(f"#{order.locator('button.expander').get_attribute('aria-controls')}")
+    lines = details.locator("table.line-items tbody tr")
+    expect(lines).to_have_count(len(PRODUCTS))
+    for index, (_, quantity, price, term, _) in enumerate(PRODUCTS):
+        cells = lines.nth(index).locator("th, td")
+        expect(cells.nth(1)).to_have_text(str(quantity))
+        expect(cells.nth(2)).to_have_text(PRICE["fr"].format(price.replace(".", ",")))
+        expect(cells.nth(3)).to_have_text(TERMS["fr"][term])
+    expect(details.locator(".record")).to_contain_text("Informations supplémentaires")
+    expect(details.locator(".record")).to_contain_text("12 × Microsoft 365 E3 (33,60\u00a0€, 1 an")
+    change.locator("button.expander").click()
+    change_details = page.locator(
+        f"#{change.locator('button.expander').get_attribute('aria-controls')}"
+    )
+    quantity_row = change_details.locator("table.changes tbody tr").filter(has_text="Quantité")
+    expect(quantity_row.locator("td.old")).to_have_text("12")
+    _shot(page, artifacts_dir, "activity-french")
+
+    # The downloaded CSV is French: headers and cells; machine fields as in English.
+    with page.expect_download() as download_info:
+        page.click("#export")
+    table = list(
+        csv.reader(
+            io.StringIO(download_info.value.path().read_bytes().decode("utf-8-sig"), newline="")
+        )
+    )
+    assert table[0] == [
+        "Date (UTC)",
+        "Client affecté",
+        "Action",
+        "Utilisateur partenaire",
+        "État",
+        "Informations supplémentaires",
+    ]
+    assert len(table) == 1 + len(served.in_range)
+    by_date = {row[0]: row for row in table[1:]}
+    big = by_date["2025-03-31T20:00:00.000Z"]
+    assert big[2].startswith("Commande terminée : Microsoft 365 E3")
+    assert big[4] == "Commande ord-e2e-big : terminée"
+    assert big[5].startswith("12 × Microsoft 365 E3 (33,60\u00a0€, 1 an, facturation mensuelle)")
+    assert not any(row[4].startswith(("Succeeded", "Failed", "Order")) for row in table[1:])
+
+    # The Subscriptions page opens in French too, its dates naming their zone.
+    order.locator("a.subscriptions-link").click()
+    page.wait_for_url("**/customers/cust-e2e-contoso/subscriptions")
+    expect(page.locator("h1")).to_contain_text("Abonnements")
+    expect(page.locator("#back")).to_have_text("← Retour au journal d’activité")
+    expect(page.locator("#last-change-heading")).to_have_text(f"Dernière modification ({ZONE})")
+    badges = page.locator("tr.subscription-row .badge")
+    expect(badges.first).to_be_visible()
+    assert set(badges.all_inner_texts()) <= {"Actif", "Suspendu", "Résilié"}
+    _shot(page, artifacts_dir, "subscriptions-french")
+
+    # English, chosen here, holds across a reload and back on the activity page.
+    page.click("#lang-toggle")
+    expect(page.locator("h1")).to_contain_text("Subscriptions")
+    expect(badges.first).to_have_text(re.compile("^(Active|Suspended|Cancelled)$"))
+    page.reload()
+    expect(page.locator("h1")).to_contain_text("Subscriptions")
+    expect(page.locator("#back")).to_have_text("← Back to the activity log")
+    page.click("#back")
+    expect(page.locator("h1")).to_have_text("Activity log")
+    expect(order.locator(".col-action")).to_contain_text("Order completed: Microsoft 365 E3")
+    # English without a region of its own in this browser: CLDR English (en).
+    expect(order.locator(".col-date")).to_have_text("03/31/2025, 22:00")
 
 
 def test_the_pages_are_served_with_a_strict_content_security_policy(served: Served) -> None:

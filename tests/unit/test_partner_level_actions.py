@@ -139,7 +139,7 @@ def test_a_partner_level_row_has_no_customer_and_reads_well() -> None:
     assert row["customer_id"] == "" and row["customer_name"] == ""
     assert row["action_text"] == "Activity log exported"
     assert row["status_text"] == "Failed (export exp-1)"
-    assert row["additional_info"] == "rows: 3; reason: cancelled"
+    assert row["additional_info"] == "Rows: 3; Reason: cancelled"
 
 
 def test_the_api_shows_a_partner_level_row_without_a_subscriptions_link() -> None:

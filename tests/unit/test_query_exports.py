@@ -12,7 +12,8 @@ import pytest
 
 from activitylog.cli.progress import human_size
 from common.errors import BadQuery
-from query.exports.csv import BOM, HEADERS, csv_select, header_bytes, neutralize_sql
+from query.exports.cells import header_row
+from query.exports.csv import BOM, csv_select, header_bytes, neutralize_sql
 from query.exports.formats import EXPORT_FORMATS, EXPORT_MEDIA_TYPES, check_export
 from query.exports.jsonl import record_line
 from query.exports.parquet import PARQUET_SELECT, parquet_schema
@@ -38,21 +39,25 @@ def test_header_is_bom_then_one_crlf_row() -> None:
     text = data.decode("utf-8")
     assert text.startswith(BOM) and text.endswith("\r\n") and text.count("\r\n") == 1
     row = next(csv.reader(io.StringIO(text[1:])))
-    assert row == list(HEADERS["fr"])
+    assert row == header_row("fr")
+    assert row[1:] == [
+        "Client affecté",
+        "Action",
+        "Utilisateur partenaire",
+        "État",
+        "Informations supplémentaires",
+    ]
 
 
 def test_the_sql_neutralizes_every_text_column_and_only_names_our_columns() -> None:
-    select = csv_select()
-    for column in (
-        "customer_name",
-        "action_text",
-        "partner_user",
-        "status_text",
-        "additional_info",
-    ):
-        assert neutralize_sql(column) in select
-    assert r"'=+-@\t\r\n'" in neutralize_sql("x")
-    assert "payload" not in select and "details" not in select
+    for lang in ("en", "fr"):
+        select = csv_select(lang)
+        for column in ("customer_name", "partner_user"):
+            assert neutralize_sql(column) in select
+        for column in ("action_text", "status_text", "additional_info"):
+            assert f") AS csv_{column}) AND position(" in select
+        assert r"'=+-@\t\r\n'" in neutralize_sql("x")
+        assert "payload" not in select
 
 
 def test_a_jsonl_line_keeps_details_as_json_and_dates_in_utc() -> None:

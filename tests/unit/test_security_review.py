@@ -87,6 +87,13 @@ ALLOWED: dict[str, str] = {
     "view_source": "schemas.ddl: a shipped view's SELECT, its table renamed by a constant",
     "target": "schemas.migrate: a view's target table name from a shipped migration",
     "view_select": "schemas.migrate: a shipped migration's view SELECT",
+    "', '.join(_STEP_READ)": "column constants (lifecycle, with the readable sources)",
+    "first": "csv.neutralize_sql: a column constant, or a readable_sql expression and its alias",
+    "DETAILS": "readable_sql: the constant column reference activity.details",
+    "value": "readable_sql: an expression built from constants and lit()-escaped catalog text",
+    "currency": "readable_sql: an expression built from constants (the order's currency)",
+    "_DECIMAL_RE": "readable_sql: a constant regular expression literal",
+    "_amount('li_price', currency, lang)": "readable_sql: constants, lit()-escaped CLDR data",
 }
 
 

@@ -20,6 +20,7 @@ from common.errors import ActivityLogError
 from query.exports.formats import EXPORT_FORMATS, EXPORT_MEDIA_TYPES, check_export, export_bytes
 from query.headers import EXPORT_ID_HEADER, ROWS_HEADER
 from query.http.auth import CallerDep
+from query.http.lang import LangDep
 from query.http.limits import check_export_range
 from query.http.params import FilterDep
 from query.http.services import ServicesDep
@@ -44,8 +45,8 @@ def export(
     who: CallerDep,
     services: ServicesDep,
     flt: FilterDep,
+    lang: LangDep,
     format: Annotated[str, Query(description=" | ".join(EXPORT_FORMATS))] = "csv",
-    lang: Annotated[str, Query(description="CSV header language: en | fr")] = "en",
 ) -> StreamingResponse:
     """A streamed download of every matching row (CSV for Excel, Parquet or JSONL)."""
     check_export(format, lang)

@@ -37,6 +37,7 @@ from query.http.services import Services, ServicesDep
 from query.jobs.model import ACTIVE_STATES, DONE, Job, job_request, status_body
 from query.jobs.runner import ExportJobRunner
 from query.manifests.model import is_export_id, new_export_id
+from schemas.readable.catalogs import negotiate
 
 DOWNLOAD_CHUNK = 1 << 20
 # Queued or running jobs per partner: jobs run one at a time, so one partner's
@@ -85,6 +86,8 @@ def start_job(
     """Start an export job (same filters, `format` and `lang` as the direct export)."""
     params: dict[str, Any] = dict(request.query_params)
     params |= body
+    if not params.get("lang"):  # as every read: the client's Accept-Language, else en
+        params["lang"] = negotiate(request.headers.get("accept-language"))
     wanted = job_request(params, services.now())
     if jobs.active_count(who.partner_id) >= MAX_ACTIVE_JOBS:
         raise TooManyJobs(

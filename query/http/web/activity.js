@@ -7,10 +7,14 @@ import {
   apiGet,
   apiJson,
   apiUrl,
+  codeText,
   display,
   el,
+  formatAmount,
   formatInstant,
+  formatNumber,
   lang,
+  loadTexts,
   setStatus,
   setupLanguage,
   showError,
@@ -143,9 +147,11 @@ async function loadPage() {
     ...apiParams(),
     limit: state.filters.limit || "50",
     cursor: state.cursors[state.page],
+    lang: lang(),
   });
   const ok = await withKey(async () => {
-    const body = await apiJson(url);
+    // The rows' texts come rendered in the page's language; the catalog names their details.
+    const [body] = await Promise.all([apiJson(url), loadTexts()]);
     if (request !== state.request) return true;
     state.items = body.items;
     state.nextCursor = body.next_cursor;
@@ -281,13 +287,13 @@ function fillDetails(panel, item) {
   panel.append(lifecycleSlot, record);
   // The list item has everything above; the full record adds where the action came from,
   // the lifecycle (events sharing its correlation id) and the diff of the changed fields.
-  apiJson(`/api/v1/activity/${encodeURIComponent(item.event_id)}`).then(
+  apiJson(apiUrl(`/api/v1/activity/${encodeURIComponent(item.event_id)}`, { lang: lang() })).then(
     (full) => {
       addFields(record, [
         ["source", full.source],
         ["actorIp", full.actor_ip],
         ["userAgent", full.user_agent],
-        ["ingestedAt", full.ingested_at ? formatInstant(full.ingested_at, ZONE) : ""],
+        ["ingestedAt", full.ingested_at ? formatInstant(full.ingested_at, ZONE, true) : ""],
       ]);
       if (diffPending) {
         changesSlot.replaceChildren(
@@ -397,7 +403,7 @@ function diffTable(changes, details) {
               el(
                 "tr",
                 { className: `changed ${change.change}` },
-                el("th", { scope: "row", className: "mono" }, change.field),
+                fieldHeader(change),
                 el("td", { className: "old" }, diffValue(change, "old")),
                 el("td", { className: "new" }, diffValue(change, "new")),
                 el("td", { className: "kind" }, rowText(change.change)),
@@ -415,13 +421,19 @@ function diffTable(changes, details) {
   return fragment;
 }
 
+function fieldHeader(change) {
+  // A top-level field by its name in the catalog; a nested one by its path, as stored.
+  const nested = Array.isArray(change.path) && change.path.length > 1;
+  if (nested) return el("th", { scope: "row", className: "mono" }, change.field);
+  return el("th", { scope: "row", dataset: { field: change.field } }, codeText("field", change.field));
+}
+
 function isObject(value) {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
 function lineItemsTable(details) {
   const items = details.line_items;
-  const currency = details.currency ? ` ${details.currency}` : "";
   const head = ["product", "quantity", "unitPrice", "term", "billingCycle", "sku", "offer", "subscriptionId"];
   const table = el(
     "table",
@@ -436,10 +448,10 @@ function lineItemsTable(details) {
           "tr",
           {},
           el("th", { scope: "row" }, display(line.product_name)),
-          el("td", { className: "num" }, display(line.quantity)),
-          el("td", { className: "num" }, line.unit_price ? `${line.unit_price}${currency}` : ""),
-          el("td", {}, display(line.term)),
-          el("td", {}, display(line.billing_cycle)),
+          el("td", { className: "num" }, formatNumber(line.quantity)),
+          el("td", { className: "num" }, formatAmount(line.unit_price, details.currency)),
+          el("td", {}, line.term ? codeText("term", line.term) : ""),
+          el("td", {}, line.billing_cycle ? codeText("billing_cycle", line.billing_cycle) : ""),
           el("td", { className: "mono" }, display(line.sku)),
           el("td", { className: "mono" }, display(line.offer_id)),
           el("td", { className: "mono" }, display(line.subscription_id)),
@@ -485,7 +497,7 @@ function changesTable(details) {
         return el(
           "tr",
           { className: old === now ? "" : "changed" },
-          el("th", { scope: "row" }, name),
+          el("th", { scope: "row" }, codeText("field", name)),
           el("td", { className: "old" }, old),
           el("td", { className: "new" }, now),
         );
@@ -513,7 +525,7 @@ function keyValueTable(title, values) {
         "tbody",
         {},
         ...Object.entries(values).map(([name, value]) =>
-          el("tr", {}, el("th", { scope: "row" }, name), el("td", {}, display(value))),
+          el("tr", {}, el("th", { scope: "row" }, codeText("field", name)), el("td", {}, display(value))),
         ),
       ),
     ),
@@ -609,7 +621,8 @@ function start() {
   state.filters = filtersFromUrl();
   fillForm(state.filters);
   rememberFilters(state.filters);
-  setupLanguage(() => render());
+  // Another language: the rows are read again, their texts rendered by the server in it.
+  setupLanguage(() => loadPage());
   document.getElementById("filters").addEventListener("submit", (event) => {
     event.preventDefault();
     applyFilters();

@@ -200,9 +200,51 @@ const TEXT = {
   },
 };
 
+const LANGUAGES = Object.keys(TEXT);
+
+function primary(tag) {
+  return String(tag || "").toLowerCase().split("-")[0];
+}
+
+/**
+ * The page's language: the toggle's choice (kept in localStorage, so it holds across
+ * reloads and pages), else the first of the browser's languages the page speaks, else English.
+ */
 export function lang() {
   const stored = localStorage.getItem(LANG_STORAGE);
-  return stored === "fr" ? "fr" : "en";
+  if (LANGUAGES.includes(stored)) return stored;
+  const preferred = navigator.languages?.length ? navigator.languages : [navigator.language];
+  return preferred.map(primary).find((code) => LANGUAGES.includes(code)) ?? "en";
+}
+
+/** The locale for Intl: the browser's own tag for the page's language (fr-CA stays fr-CA). */
+export function intlLocale() {
+  const current = lang();
+  return (navigator.languages ?? []).find((tag) => primary(tag) === current) ?? current;
+}
+
+let catalog = { lang: null, messages: {}, loading: null };
+
+/**
+ * The server's message catalog for the page's language (`GET /api/v1/texts`): the names of
+ * detail fields, terms and billing cycles come from the same texts as the readable columns.
+ */
+export async function loadTexts() {
+  const current = lang();
+  if (catalog.lang === current) return;
+  if (!catalog.loading || catalog.loading.lang !== current) {
+    const loading = apiJson(apiUrl("/api/v1/texts", { lang: current })).then((body) => {
+      catalog = { lang: current, messages: body.messages || {}, loading: null };
+    });
+    loading.lang = current;
+    catalog.loading = loading;
+  }
+  await catalog.loading;
+}
+
+/** The catalog's text of `<prefix>.<code>`, or the code itself when it has none. */
+export function codeText(prefix, code) {
+  return catalog.messages[`${prefix}.${code}`] ?? String(code);
 }
 
 /** The UI text `name` in the current language, with `{placeholders}` filled in. */
@@ -232,7 +274,7 @@ export function applyLanguage() {
 export function setupLanguage(onChange) {
   applyLanguage();
   document.getElementById("lang-toggle")?.addEventListener("click", () => {
-    localStorage.setItem(LANG_STORAGE, lang() === "fr" ? "en" : "fr");
+    localStorage.setItem(LANG_STORAGE, lang() === "fr" ? "en" : "fr"); // kept: reloads, other pages
     applyLanguage();
     onChange();
   });
@@ -289,7 +331,8 @@ export function apiUrl(path, params = {}) {
 
 /** GET an API URL with the key (never in the URL); returns the Response or throws ApiError. */
 export async function apiGet(url) {
-  const headers = { Accept: "application/json" };
+  // Readable texts come in the page's language (a `lang` in the URL wins over the header).
+  const headers = { Accept: "application/json", "Accept-Language": lang() };
   const key = apiKey();
   if (key) headers.Authorization = `Bearer ${key}`;
   let response;
@@ -382,34 +425,63 @@ export function setStatus(message) {
   document.getElementById("status").textContent = message;
 }
 
-// One formatter per zone: building an Intl.DateTimeFormat costs far more than using one.
+// One formatter per locale and zone: building an Intl.DateTimeFormat costs far more than using one.
 const FORMATS = new Map();
 
-function formatFor(zone) {
-  let format = FORMATS.get(zone);
+function formatFor(zone, withZone) {
+  const locale = intlLocale();
+  const key = `${locale}|${zone}|${withZone}`;
+  let format = FORMATS.get(key);
   if (!format) {
-    format = new Intl.DateTimeFormat("en-CA", {
+    format = new Intl.DateTimeFormat(locale, {
       timeZone: zone,
       year: "numeric",
       month: "2-digit",
       day: "2-digit",
       hour: "2-digit",
       minute: "2-digit",
-      second: "2-digit",
       hourCycle: "h23",
+      timeZoneName: withZone ? "short" : undefined,
     });
-    FORMATS.set(zone, format);
+    FORMATS.set(key, format);
   }
   return format;
 }
 
-/** `2026-11-27 10:15:30` in `zone` for an ISO instant; the raw text if it does not parse. */
-export function formatInstant(iso, zone) {
+/**
+ * An ISO instant as a date and time in `zone`, by the locale's rules (`20/10/2026 19:02` in
+ * French); `withZone` adds the zone's short name where no heading says it. Raw text if unparsable.
+ */
+export function formatInstant(iso, zone, withZone = false) {
   const instant = new Date(iso);
   if (!iso || Number.isNaN(instant.getTime())) return iso ?? "";
-  const parts = {};
-  for (const part of formatFor(zone).formatToParts(instant)) parts[part.type] = part.value;
-  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}`;
+  return formatFor(zone, withZone).format(instant);
+}
+
+/** A number by the locale's rules; a decimal string keeps every digit. */
+export function formatNumber(value) {
+  if (value === undefined || value === null || value === "") return "";
+  const text = String(value);
+  if (!/^-?\d+(\.\d+)?$/.test(text)) return text;
+  return new Intl.NumberFormat(intlLocale(), { maximumFractionDigits: 20 }).format(text);
+}
+
+/** An amount (a decimal string) in `currency` by the locale's rules: `12,50 €`, `€12.50`. */
+export function formatAmount(value, currency) {
+  if (!value) return "";
+  if (!currency || !/^-?\d+(\.\d+)?$/.test(String(value))) return currency ? `${value} ${currency}` : String(value);
+  try {
+    const digits = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions()
+      .minimumFractionDigits;
+    return new Intl.NumberFormat(intlLocale(), {
+      style: "currency",
+      currency,
+      minimumFractionDigits: digits,
+      maximumFractionDigits: 20, // an audit log never rounds an amount
+    }).format(String(value));
+  } catch {
+    return `${value} ${currency}`; // not an ISO currency code
+  }
 }
 
 /** A details value as one line of text: scalars as they are, the rest as JSON. */

@@ -3,7 +3,7 @@
 // Its progress shows under the form (rows written, %, a Cancel button), then
 // the finished file downloads. Every call carries the key in a header.
 
-import { ApiError, apiGet, el, lang, setStatus, showError, withKey } from "/static/common.js";
+import { ApiError, apiGet, el, intlLocale, lang, setStatus, showError, withKey } from "/static/common.js";
 
 // A range longer than this many days is exported as a job; a shorter one downloads at once.
 export const JOB_THRESHOLD_DAYS = 92;
@@ -91,7 +91,7 @@ function panel() {
 }
 
 function number(n) {
-  return new Intl.NumberFormat(lang() === "fr" ? "fr-FR" : "en-US").format(n);
+  return new Intl.NumberFormat(intlLocale()).format(n);
 }
 
 function sizeText(bytes) {

@@ -4,9 +4,11 @@
 import {
   LAST_QUERY_STORAGE,
   apiJson,
+  apiUrl,
   display,
   el,
   formatInstant,
+  lang,
   setStatus,
   setupLanguage,
   t,
@@ -37,6 +39,7 @@ function render() {
   query.set("customer_id", customerId);
   document.getElementById("customer-activity").href = `/?${query.toString()}`;
   document.getElementById("customer-line").textContent = t("customerLine", { id: customerId });
+  document.getElementById("last-change-heading").textContent = `${t("lastChange")} (${ZONE})`;
   if (!loaded) return;
   const name = loaded.customer_name || customerId;
   document.getElementById("customer-title").textContent = ` — ${name}`;
@@ -47,9 +50,17 @@ function render() {
       { className: "subscription-row", dataset: { subscriptionId: sub.subscription_id ?? "" } },
       el("th", { scope: "row" }, display(sub.product)),
       el("td", { className: "num" }, display(sub.quantity)),
-      el("td", {}, el("span", { className: `badge status-${statusClass(sub.status)}` }, display(sub.status))),
+      el(
+        "td",
+        {},
+        el(
+          "span",
+          { className: `badge status-${statusClass(sub.status)}`, dataset: { status: sub.status ?? "" } },
+          display(sub.status_text ?? sub.status),
+        ),
+      ),
       el("td", {}, sub.last_change_at ? formatInstant(sub.last_change_at, ZONE) : ""),
-      el("td", {}, display(sub.last_action)),
+      el("td", {}, display(sub.last_action_text ?? sub.last_action)),
       el("td", { className: "mono" }, display(sub.order_id)),
       el("td", { className: "mono" }, display(sub.subscription_id)),
     ),
@@ -71,7 +82,8 @@ async function load() {
   table.setAttribute("aria-busy", "true");
   setStatus(t("loading"));
   const ok = await withKey(async () => {
-    loaded = await apiJson(`/api/v1/customers/${encodeURIComponent(customerId)}/subscriptions`);
+    const path = `/api/v1/customers/${encodeURIComponent(customerId)}/subscriptions`;
+    loaded = await apiJson(apiUrl(path, { lang: lang() })); // statuses and actions in its language
     render();
     return true;
   });
@@ -79,6 +91,7 @@ async function load() {
   if (!ok) setStatus("");
 }
 
-setupLanguage(render);
+// Another language: the texts of the statuses and actions are read again in it.
+setupLanguage(() => (loaded ? load() : render()));
 render();
 load();
