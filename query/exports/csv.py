@@ -56,6 +56,9 @@ TEXT_COLUMNS: tuple[str, ...] = (
 )
 ROWS_PER_CHUNK = 2000
 CSV_SETTINGS = "output_format_csv_crlf_end_of_line = 1"
+# The delimiters a CSV export may use: `,` (RFC 4180), or `;`, the list separator of
+# French (and most continental) Excel, which splits a double-clicked CSV on it.
+DELIMITERS: dict[str, str] = {",": "format_csv_delimiter = ','", ";": "format_csv_delimiter = ';'"}
 # In SQL: the formula prefixes as a ClickHouse string literal (escapes \t \r \n).
 _PREFIXES_SQL = r"'=+-@\t\r\n'"
 
@@ -87,11 +90,11 @@ def header_row(lang: str) -> list[str]:
     return list(HEADERS[lang])
 
 
-def header_bytes(lang: str) -> bytes:
+def header_bytes(lang: str, delimiter: str = ",") -> bytes:
     """BOM + the header row, CRLF-terminated."""
     buffer = io.StringIO()
     buffer.write(BOM)
-    csv.writer(buffer, lineterminator="\r\n").writerow(header_row(lang))
+    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerow(header_row(lang))
     return buffer.getvalue().encode("utf-8")
 
 
@@ -102,7 +105,12 @@ def csv_select() -> str:
 
 
 def stream_csv(
-    store: Store, flt: ActivityFilter, lang: str = "en", *, sliced: bool | None = None
+    store: Store,
+    flt: ActivityFilter,
+    lang: str = "en",
+    *,
+    sliced: bool | None = None,
+    delimiter: str = ",",
 ) -> Iterator[bytes]:
     """The export as CSV bytes written by ClickHouse itself.
 
@@ -111,18 +119,20 @@ def stream_csv(
     store streams one query on a connection of its own, as `RecordChunks`
     (the header goes out with the first rows, and counts as a record); a
     server (or `sliced=True`) runs one bounded query per key-range slice on
-    the shared client. A bad `lang` raises at the call.
+    the shared client. `delimiter` is one of `DELIMITERS`. A bad `lang` raises
+    at the call.
     """
     select = csv_select()
-    header = header_bytes(lang)
+    header = header_bytes(lang, delimiter)
+    settings = (CSV_SETTINGS, DELIMITERS[delimiter])
     if sliced is None:
         sliced = store.location.mode != "embedded"
     if not sliced:
         where, params = flt.where()
-        blocks = store.stream_formatted(export_query(select, where, CSV_SETTINGS), params, "CSV")
+        blocks = store.stream_formatted(export_query(select, where, *settings), params, "CSV")
         return RecordChunks(_after_header(header, blocks))
     chunks = (
-        store.query_formatted(export_query(select, where, CSV_SETTINGS), params, "CSV")
+        store.query_formatted(export_query(select, where, *settings), params, "CSV")
         for where, params in export_slices(store, flt)
     )
     return _sliced_with_header(header, chunks)
@@ -154,10 +164,14 @@ def _sliced_with_header(header: bytes, chunks: Iterable[bytes]) -> Iterator[byte
         yield pending
 
 
-def csv_chunks(rows: Iterable[tuple[Any, ...]], lang: str = "en") -> Iterator[bytes]:
+def csv_chunks(
+    rows: Iterable[tuple[Any, ...]], lang: str = "en", delimiter: str = ","
+) -> Iterator[bytes]:
     """Encode rows of `occurred_at` and the `TEXT_COLUMNS` as CSV bytes, chunk by chunk."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer = csv.writer(
+        buffer, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL
+    )
     buffer.write(BOM)
     writer.writerow(header_row(lang))
     for count, row in enumerate(rows, start=1):
