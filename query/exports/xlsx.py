@@ -203,7 +203,10 @@ class _Workbook:
             ("_rels/.rels", _ROOT_RELS),
             ("[Content_Types].xml", _content_types(count)),
         ):
-            self.zip.writestr(name, text)
+            # Through `open`, not `writestr`: its entries carry a fixed date, so the same
+            # range gives the same bytes (and the same SHA-256) every time.
+            with self.zip.open(name, "w") as part:
+                part.write(text.encode("utf-8"))
         self.zip.close()
 
 
