@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -108,3 +109,26 @@ def test_semicolon_csv_header_and_record_ends() -> None:
     tap.update(header_bytes("en", ";") + data)
     facts = tap.facts()
     assert facts.rows == 2 and facts.last_event_at == "2026-11-02T00:00:00.000Z"
+
+
+def _allocated_peak(rows: int) -> int:
+    """Peak bytes Python allocates while framing `rows` rows (chunks of 8192, as the engine's).
+
+    The chunk is built before tracing starts: what is measured is what the framing keeps.
+    """
+    row = _row(SERIALS[0], "Café Élodie, &quot;Les Amis&quot; " + "x" * 200)
+    chunk = row * 8192
+    tracemalloc.start()
+    try:
+        for _ in workbook_chunks(["Date (UTC)", "x"], (chunk for _ in range(rows // 8192))):
+            pass
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_framing_memory_does_not_grow_with_the_row_count() -> None:
+    small, large = _allocated_peak(8192 * 4), _allocated_peak(8192 * 64)
+    # The compressed output of one chunk at most (a chunk itself is about 2.8 MB).
+    assert large < 1 << 20
+    assert large < small * 1.5
