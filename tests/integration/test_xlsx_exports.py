@@ -149,6 +149,15 @@ def test_rows_past_a_sheets_capacity_continue_on_the_next_sheet(
         assert [len(sheet) - 1 for sheet in calc] == [len(r) - 1 for _, r in sheets]
 
 
+def test_streamed_and_sliced_xlsx_are_the_same_bytes(client: TestClient, store: Store) -> None:
+    """Embedded stores stream one query; a server store reads slices: one workbook either way."""
+    flt = ActivityFilter.from_params(resolve_range(NOV["from"], NOV["to"], PARIS, NOW), None, {})
+    streamed = b"".join(xlsx.stream_xlsx(store, flt, "fr", sliced=False))
+    sliced = b"".join(xlsx.stream_xlsx(store, flt, "fr", sliced=True))
+    assert streamed == sliced
+    assert sum(len(rows) - 1 for _, rows in openpyxl_sheets(sliced)) > 36
+
+
 def test_csv_fr_splits_on_semicolons_with_the_bom_and_counts_its_records(
     client: TestClient, store: Store
 ) -> None:
