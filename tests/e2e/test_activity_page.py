@@ -402,7 +402,7 @@ def test_a_partner_picks_a_range_expands_an_order_and_exports_the_csv(
     with page.expect_download() as xlsx_info:
         page.click("#export")
     assert xlsx_info.value.suggested_filename == f"activity-{RANGE[0]}_{RANGE[1]}.xlsx"
-    book = openpyxl.load_workbook(xlsx_info.value.path(), read_only=True)
+    book = openpyxl.load_workbook(io.BytesIO(xlsx_info.value.path().read_bytes()), read_only=True)
     sheet_rows = list(book.worksheets[0].iter_rows(values_only=True))
     assert sheet_rows[0][1] == "Client affecté"
     assert len(sheet_rows) == 1 + len(served.in_range)
