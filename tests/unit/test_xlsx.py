@@ -132,3 +132,17 @@ def test_framing_memory_does_not_grow_with_the_row_count() -> None:
     # The compressed output of one chunk at most (a chunk itself is about 2.8 MB).
     assert large < 1 << 20
     assert large < small * 1.5
+
+
+def test_the_first_sheet_holds_excels_1048575_rows_under_its_header() -> None:
+    """With the real limit: one row past it is the first row of the second sheet."""
+    row = b'<row><c s="1"><v>46327.5</v></c></row>\n'
+    rows = xlsx.SHEET_ROWS  # one more data row than a sheet holds under its header
+    chunks = (row * 8192 for _ in range(rows // 8192))
+    data = b"".join(workbook_chunks(["Date (UTC)"], chunks))
+    with zipfile.ZipFile(io.BytesIO(data)) as book:
+        names = [n for n in book.namelist() if n.startswith("xl/worksheets/")]
+        second = book.read("xl/worksheets/sheet2.xml")
+    assert names == ["xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml"]
+    assert second.count(b"<row>") == 1 and b'<autoFilter ref="A1:A2"/>' in second
+    assert _facts(data, 1 << 20).rows == rows
