@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint unit integration e2e browser bench bench-scale chaos soak fuzz audit schemas lock clean
+.PHONY: venv demo test lint unit integration e2e browser calc bench bench-scale chaos soak fuzz audit schemas lock clean
 
 venv: $(STAMP)
 
@@ -26,7 +26,7 @@ lint: venv
 unit: venv
 	$(BIN)/pytest tests/unit -q
 
-integration: venv
+integration: venv calc
 	$(BIN)/pytest tests/integration -q
 
 # Debian's Chromium for the browser tests (tests/e2e drive /usr/bin/chromium with Playwright;
@@ -38,10 +38,18 @@ browser:
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install \
 			-y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null; }
 
+# Debian's headless LibreOffice Calc, the second reader of the xlsx exports in the tests
+# (`soffice --headless --convert-to csv`). Idempotent and quiet.
+calc:
+	@command -v soffice >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install \
+			-y -qq --no-install-recommends libreoffice-calc-nogui >/dev/null; }
+
 e2e: venv browser
 	$(BIN)/pytest tests/e2e -q
 
-test: lint browser
+test: lint browser calc
 	$(BIN)/pytest -q
 
 bench: venv

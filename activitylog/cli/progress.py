@@ -32,7 +32,7 @@ from query.client import Download
 
 # What ends a record in each text format (CSV rows end with CRLF; a CRLF
 # inside a quoted cell is rare and only nudges the estimate).
-_RECORD_END = {"csv": b"\r\n", "jsonl": b"\n"}
+_RECORD_END = {"csv": b"\r\n", "csv-fr": b"\r\n", "jsonl": b"\n"}
 
 
 def _bar(*columns: ProgressColumn | str) -> Progress:
@@ -81,7 +81,7 @@ def with_download_progress(download: Download, fmt: str) -> Iterator[bytes]:
         TimeElapsedColumn(),
     ) as bar:
         task = bar.add_task("export", total=total, size=human_size(0))
-        seen = -1 if fmt == "csv" else 0  # the CSV header line is not a row
+        seen = -1 if fmt.startswith("csv") else 0  # the CSV header line is not a row
         received = 0
         for chunk in download.chunks:
             received += len(chunk)

@@ -19,7 +19,7 @@ from common.errors import ActivityLogError, BadQuery, ConfigError
 from common.settings import Settings
 from query.client import Request
 from query.exports.cells import header_row
-from query.exports.formats import check_export
+from query.exports.formats import EXPORT_EXTENSIONS, check_export
 from query.filters import FILTER_FIELDS
 from query.manifests.files import manifest_path_for, write_manifest
 from schemas.readable.catalogs import check_language
@@ -117,9 +117,12 @@ def export(
     partner_user: UserOpt = None,
     status: StatusOpt = None,
     text: TextOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="csv, parquet or jsonl")] = "csv",
+    fmt: Annotated[
+        str,
+        typer.Option("--format", help="csv, csv-fr (`;` for French Excel), xlsx, parquet or jsonl"),
+    ] = "csv",
     lang: Annotated[
-        str, typer.Option(help="Language of the readable columns and CSV headers: en or fr")
+        str, typer.Option(help="Language of the readable columns and the headers: en or fr")
     ] = "en",
     output: Annotated[
         Path | None,
@@ -138,7 +141,7 @@ def export(
         ),
     ] = False,
 ) -> None:
-    """Export activity for a date range to CSV (Excel-ready), Parquet or JSONL."""
+    """Export activity for a date range to CSV or xlsx (Excel-ready), Parquet or JSONL."""
     settings: Settings = ctx.obj
     try:
         check_export(fmt, lang)
@@ -146,7 +149,7 @@ def export(
         raise BadQuery(f"--{exc.param}", exc.reason) from None
     req = cli_request(from_, to, tz, customer_id, customer, action, partner_user, status, text)
     first, last = req.time_range().label()
-    path = output or Path("exports") / f"activity-{first}_{last}.{fmt}"
+    path = output or Path("exports") / f"activity-{first}_{last}.{EXPORT_EXTENSIONS[fmt]}"
     started = time.monotonic()
     if job:  # a long range: the job runs apart from the download (query/cli_jobs.py)
         done = run_job_export(

@@ -32,6 +32,9 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 ROWS_PER_CHUNK = 2000
 CSV_SETTINGS = "output_format_csv_crlf_end_of_line = 1"
+# The delimiters a CSV export may use: `,` (RFC 4180), or `;`, the list separator of
+# French (and most continental) Excel, which splits a double-clicked CSV on it.
+DELIMITERS: dict[str, str] = {",": "format_csv_delimiter = ','", ";": "format_csv_delimiter = ';'"}
 # In SQL: the formula prefixes as a ClickHouse string literal (escapes \t \r \n).
 _PREFIXES_SQL = r"'=+-@\t\r\n'"
 
@@ -56,11 +59,11 @@ def neutralize_sql(column: str, expression: str | None = None) -> str:
     )
 
 
-def header_bytes(lang: str) -> bytes:
+def header_bytes(lang: str, delimiter: str = ",") -> bytes:
     """BOM + the header row, CRLF-terminated."""
     buffer = io.StringIO()
     buffer.write(BOM)
-    csv.writer(buffer, lineterminator="\r\n").writerow(header_row(lang))
+    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerow(header_row(lang))
     return buffer.getvalue().encode("utf-8")
 
 
@@ -76,7 +79,12 @@ def csv_select(lang: str = "en") -> str:
 
 
 def stream_csv(
-    store: Store, flt: ActivityFilter, lang: str = "en", *, sliced: bool | None = None
+    store: Store,
+    flt: ActivityFilter,
+    lang: str = "en",
+    *,
+    sliced: bool | None = None,
+    delimiter: str = ",",
 ) -> Iterator[bytes]:
     """The export as CSV bytes written by ClickHouse itself.
 
@@ -85,23 +93,23 @@ def stream_csv(
     store streams one query on a connection of its own, as `RecordChunks`
     (the header goes out with the first rows, and counts as a record); a
     server (or `sliced=True`) runs one bounded query per key-range slice on
-    the shared client. A bad `lang` raises at the call.
+    the shared client. `delimiter` is one of `DELIMITERS`. A bad `lang` raises
+    at the call.
     """
-    header = header_bytes(lang)  # a bad `lang` raises here, before the SQL is built
+    header = header_bytes(lang, delimiter)  # a bad `lang` raises here, before the SQL is built
     select = csv_select(lang)
     key = flt.key_where()
+    settings = (CSV_SETTINGS, DELIMITERS[delimiter])
     if sliced is None:
         sliced = store.location.mode != "embedded"
     if not sliced:
         where, params = flt.where()
         blocks = store.stream_formatted(
-            export_query(select, where, CSV_SETTINGS, prewhere=key), params, "CSV"
+            export_query(select, where, *settings, prewhere=key), params, "CSV"
         )
         return RecordChunks(_after_header(header, blocks))
     chunks = (
-        store.query_formatted(
-            export_query(select, where, CSV_SETTINGS, prewhere=key), params, "CSV"
-        )
+        store.query_formatted(export_query(select, where, *settings, prewhere=key), params, "CSV")
         for where, params in export_slices(store, flt)
     )
     return _sliced_with_header(header, chunks)
@@ -133,10 +141,14 @@ def _sliced_with_header(header: bytes, chunks: Iterable[bytes]) -> Iterator[byte
         yield pending
 
 
-def csv_chunks(rows: Iterable[Sequence[Any]], lang: str = "en") -> Iterator[bytes]:
+def csv_chunks(
+    rows: Iterable[Sequence[Any]], lang: str = "en", delimiter: str = ","
+) -> Iterator[bytes]:
     """Encode rows of cells (`occurred_at`, then `CELL_COLUMNS`) as CSV bytes, chunk by chunk."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer = csv.writer(
+        buffer, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL
+    )
     buffer.write(BOM)
     writer.writerow(header_row(lang))
     for count, row in enumerate(rows, start=1):

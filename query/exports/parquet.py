@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from common.store import Store
+from query.exports.sink import ByteSink
 from query.filters import ActivityFilter
 from query.reads.columns import export_query
 from query.reads.slices import export_slices
@@ -90,35 +91,6 @@ def parquet_schema() -> Any:
     return pa.schema([by_name[name] for name, _ in PARQUET_SELECT])
 
 
-class _Sink:
-    """A write-only file object whose bytes are taken out after each row group."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.closed = False
-        self.position = 0
-
-    def write(self, data: Any) -> int:
-        chunk = bytes(data)
-        self.parts.append(chunk)
-        self.position += len(chunk)
-        return len(chunk)
-
-    def tell(self) -> int:
-        return self.position
-
-    def flush(self) -> None:
-        return None
-
-    def close(self) -> None:
-        self.closed = True
-
-    def take(self) -> bytes:
-        out = b"".join(self.parts)
-        self.parts.clear()
-        return out
-
-
 def stream_parquet(store: Store, flt: ActivityFilter, lang: str = "en") -> Iterator[bytes]:
     """The export as a Parquet file, one row group per slice, bytes as they are written."""
     import pyarrow as pa
@@ -126,7 +98,7 @@ def stream_parquet(store: Store, flt: ActivityFilter, lang: str = "en") -> Itera
 
     schema = parquet_schema()
     select = ", ".join(f"{expr} AS {name}" for name, expr in PARQUET_SELECT)
-    sink = _Sink()
+    sink = ByteSink()
     writer = pq.ParquetWriter(sink, schema, compression="zstd")
     try:
         for where, params in export_slices(store, flt, ROW_GROUP_ROWS):

@@ -22,7 +22,7 @@ from common.errors import BadQuery
 from common.settings import ALL_PARTNERS
 from common.store import Store
 from common.timefmt import iso_utc
-from query.exports.formats import check_export
+from query.exports.formats import EXPORT_EXTENSIONS, check_export
 from query.filters import FILTER_FIELDS, ActivityFilter
 from query.ranges import TimeRange, resolve_range
 from schemas.tables import JOBS_TABLE
@@ -89,7 +89,7 @@ class JobRequest:
     def file_name(self, job_id: str) -> str:
         """The file's name on disk and in the download's Content-Disposition."""
         first, last = TimeRange(self.start, self.end, self.tz).label()
-        return f"activity-{first}_{last}-{job_id}.{self.format}"
+        return f"activity-{first}_{last}-{job_id}.{EXPORT_EXTENSIONS[self.format]}"
 
 
 def job_request(params: Mapping[str, Any], now: datetime) -> JobRequest:

@@ -12,6 +12,10 @@ from common.timefmt import iso_utc
 from query.manifests.csv_records import record_ends
 from query.manifests.model import ExportFacts
 from query.manifests.parquet_footer import parquet_facts
+from query.manifests.xlsx_rows import XlsxRows
+
+# The formats whose facts a tap derives from their bytes.
+TAP_FORMATS: Final = ("csv", "csv-fr", "jsonl", "parquet", "xlsx")
 
 READ_CHUNK = 1 << 20
 
@@ -27,7 +31,11 @@ class ExportTap:
     - csv: rows = records after the header; a record ends at a newline
       outside double quotes (a quoted cell may hold newlines). Event time =
       a record's first cell (the `Date (UTC)` column).
+    - csv-fr: as csv, with `;` between cells.
     - jsonl: rows = lines; event time = a line's `occurred_at`.
+    - xlsx: rows = the worksheets' data rows, read from the zip stream
+      (`query.manifests.xlsx_rows`); event time = a row's date cell, in the
+      zone its header names.
     - parquet: rows from the footer; event times read from the `occurred_at`
       column of the first and last row groups (kept from the stream's head
       and tail, never the whole file).
@@ -44,9 +52,12 @@ class ExportTap:
     PARQUET_EDGE: Final = 16 << 20
 
     def __init__(self, fmt: str) -> None:
-        if fmt not in ("csv", "jsonl", "parquet"):
+        if fmt not in TAP_FORMATS:
             raise ValueError(f"no tap for format {fmt!r}")
         self.fmt = fmt
+        self.kind = "csv" if fmt == "csv-fr" else fmt  # how its bytes are read
+        self._delimiter = ord(";") if fmt == "csv-fr" else ord(",")
+        self._xlsx = XlsxRows() if fmt == "xlsx" else None
         self.bytes = 0
         self._hash = hashlib.sha256()
         # csv/jsonl: the bytes after the last record end (a record start: quotes even).
@@ -73,9 +84,11 @@ class ExportTap:
             return
         self._hash.update(chunk)
         self.bytes += len(chunk)
-        if self.fmt == "parquet":
+        if self.kind == "parquet":
             self._keep_edges(chunk)
-        elif self.fmt == "csv":
+        elif self._xlsx is not None:
+            self._xlsx.update(chunk)
+        elif self.kind == "csv":
             if (
                 records
                 and self._ends
@@ -95,26 +108,33 @@ class ExportTap:
         """Rows complete so far (csv/jsonl; parquet knows its rows only at the end)."""
         if self._done is not None:
             return self._done.rows
-        return max(0, self._ends - 1) if self.fmt == "csv" else self._ends
+        if self._xlsx is not None:
+            return self._xlsx.rows
+        return max(0, self._ends - 1) if self.kind == "csv" else self._ends
 
     def facts(self) -> ExportFacts:
         """The facts of everything seen so far, the stream being complete."""
         if self._done is not None:
             return self._done
         self._settle_last()
-        if self.fmt == "parquet":
+        if self.kind == "parquet":
             rows, first, last = parquet_facts(
                 b"".join(self._head), b"".join(self._tail), self.bytes
             )
+        elif self._xlsx is not None:
+            if self._xlsx.broken:
+                raise ValueError(f"not a readable xlsx export: {self._xlsx.broken}")
+            rows = self._xlsx.rows
+            first, last = self._xlsx.times()
         else:
             records = self._ends
             if self._carry.strip(b"\r\n"):  # a last record without its newline
                 records += 1
-                if self.fmt == "jsonl" or records > 1:
-                    self._last = self._carry[: _PREFIX if self.fmt == "csv" else _PREFIX_JSONL]
+                if self.kind == "jsonl" or records > 1:
+                    self._last = self._carry[: _PREFIX if self.kind == "csv" else _PREFIX_JSONL]
                     if self._first is None:
                         self._first = self._last
-            if self.fmt == "csv":
+            if self.kind == "csv":
                 rows = max(0, records - 1)  # the header is not a row
                 first, last = _csv_time(self._first), _csv_time(self._last)
             else:
@@ -127,7 +147,7 @@ class ExportTap:
         """Find the last record of the counted chunk that ended the stream so far."""
         if self._unscanned is not None:
             chunk, self._unscanned = self._unscanned, None
-            ends = record_ends(chunk)
+            ends = record_ends(chunk, 0, self._delimiter)
             before = int(ends[-2]) + 1 if len(ends) > 1 else 0
             self._last = chunk[before : before + _PREFIX]
 
@@ -140,7 +160,7 @@ class ExportTap:
         cut = chunk.find(b"\n") + 1
         if cut:
             head = self._carry + chunk[:cut]
-            if len(record_ends(head)) == 1:
+            if len(record_ends(head, 0, self._delimiter)) == 1:
                 self._csv_records(head)
                 self._csv_records(chunk, cut)
                 return
@@ -148,7 +168,7 @@ class ExportTap:
 
     def _csv_records(self, data: bytes, start: int = 0) -> None:
         """Account for `data[start:]`, which starts a record."""
-        ends = record_ends(data, start)
+        ends = record_ends(data, start, self._delimiter)
         if not len(ends):
             self._carry = data[start:]
             return
@@ -208,7 +228,7 @@ def file_facts(path: Path, fmt: str) -> ExportFacts:
     return tap.facts()
 
 
-_UNQUOTED_END = re.compile(r"[,\r\n]")
+_UNQUOTED_END = re.compile(r"[,;\r\n]")
 
 
 def _csv_time(prefix: bytes | None) -> str | None:

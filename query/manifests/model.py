@@ -132,7 +132,7 @@ def export_request_info(
         filters=flt.filters(),
         format=fmt,
         lang=lang,
-        columns=export_columns(fmt, lang),
+        columns=export_columns(fmt, lang, flt.range.tz),
     )
 
 

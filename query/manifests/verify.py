@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from query.manifests.facts import file_facts
+from query.manifests.facts import TAP_FORMATS, file_facts
 from query.manifests.model import manifest_digest, sign
 
 # What `verify` names when something does not match (docs/contracts.md), plus the event times.
@@ -53,10 +53,14 @@ def check_file(file: Path, manifest: Mapping[str, Any], *, signing_key: bytes | 
     """Compare `file` with its manifest: hash, rows, event times, and the signature."""
     verdict = Verdict()
     fmt = str(manifest.get("format", ""))
-    if fmt not in ("csv", "jsonl", "parquet"):
+    if fmt not in TAP_FORMATS:
         verdict.mismatches.append(Mismatch("format", f"unknown format {fmt!r} in the manifest"))
         return verdict
-    facts = file_facts(file, fmt)
+    try:
+        facts = file_facts(file, fmt)
+    except ValueError as exc:  # bytes the format's reader cannot follow
+        verdict.mismatches.append(Mismatch("rows", str(exc)))
+        return verdict
     if facts.sha256 != manifest.get("sha256"):
         verdict.mismatches.append(
             Mismatch(

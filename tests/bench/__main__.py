@@ -15,6 +15,7 @@ from tests.bench import (
     bench_publish,
     bench_query,
     bench_storage,
+    bench_xlsx,
 )
 
 
@@ -27,6 +28,7 @@ def main() -> None:
     bench_query.main()
     bench_export_job.main()
     bench_manifest.main()
+    bench_xlsx.main()
 
 
 if __name__ == "__main__":

@@ -96,3 +96,21 @@ class RssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def timed_export(url: str, key: str, fmt: str, params: dict[str, str]) -> tuple[int, int, float]:
+    """(rows, bytes, seconds) of one streamed download."""
+    started = time.perf_counter()
+    size = 0
+    with httpx.stream(
+        "GET",
+        f"{url}/api/v1/activity/export",
+        params=params | {"format": fmt},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=600,
+    ) as response:
+        response.raise_for_status()
+        rows = int(response.headers["x-activity-rows"])
+        for chunk in response.iter_raw(1 << 20):
+            size += len(chunk)
+    return rows, size, time.perf_counter() - started

@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 from schemas.migrate import open_migrated
-from tests.bench.api_process import RssSampler, api_server
+from tests.bench.api_process import RssSampler, api_server, timed_export
 
 EXPORT_FROM, EXPORT_TO = "2026-09-01", "2026-11-30"
 PAGE_REQUESTS = 300
@@ -129,24 +129,6 @@ def build_and_reference(path: Path, rows: int) -> dict[str, Any]:
 # -- parent: serve and measure over HTTP
 
 
-def _export(url: str, key: str, fmt: str, params: dict[str, str]) -> tuple[int, int, float]:
-    """(rows, bytes, seconds) of one streamed download."""
-    started = time.perf_counter()
-    size = 0
-    with httpx.stream(
-        "GET",
-        f"{url}/api/v1/activity/export",
-        params=params | {"format": fmt},
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=600,
-    ) as response:
-        response.raise_for_status()
-        rows = int(response.headers["x-activity-rows"])
-        for chunk in response.iter_raw(1 << 20):
-            size += len(chunk)
-    return rows, size, time.perf_counter() - started
-
-
 def main(rows: int = 1_000_000) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-query-") as tmp:
         work = Path(tmp)
@@ -184,7 +166,7 @@ def _measure(url: str, pid: int, ref: dict[str, Any]) -> dict[str, Any]:
     http.close()
 
     everything = {"from": EXPORT_FROM, "to": EXPORT_TO}
-    _export(url, "k-admin", "csv", {"from": "2026-10-01", "to": "2026-10-02"})  # warm-up
+    timed_export(url, "k-admin", "csv", {"from": "2026-10-01", "to": "2026-10-02"})  # warm-up
 
     def measured(fmt: str, lang: str = "en") -> tuple[tuple[int, int, float], int, int]:
         """Best of two exports; RSS growth of the first (cold) and the second (repeat)."""
@@ -193,14 +175,14 @@ def _measure(url: str, pid: int, ref: dict[str, Any]) -> dict[str, Any]:
         for _ in range(2):
             with RssSampler(pid) as sampler:
                 before = sampler.rss()
-                runs.append(_export(url, "k-admin", fmt, everything | {"lang": lang}))
+                runs.append(timed_export(url, "k-admin", fmt, everything | {"lang": lang}))
             growth.append(sampler.peak - before)
         return min(runs, key=lambda r: r[2]), growth[0], growth[1]
 
     csv_run, rss_growth, rss_repeat = measured("csv")
     csv_fr_run, _, _ = measured("csv", "fr")
     pq_run, pq_growth, pq_repeat = measured("parquet")
-    jl_rows, jl_bytes, jl_s = _export(url, "k-admin", "jsonl", everything)
+    jl_rows, jl_bytes, jl_s = timed_export(url, "k-admin", "jsonl", everything)
     return {
         "page_p50": _pct(pages, 0.5),
         "page_p99": _pct(pages, 0.99),

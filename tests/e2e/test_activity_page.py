@@ -25,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import openpyxl
 import orjson
 import pytest
 from kafka import KafkaProducer
@@ -412,6 +413,23 @@ def test_a_partner_picks_a_range_expands_an_order_and_exports_the_csv(
         page.click("#export")
     french = french_info.value.path().read_bytes().decode("utf-8-sig")
     assert next(csv.reader(io.StringIO(french, newline="")))[1:3] == ["Client affecté", "Action"]
+
+    # The Export menu's other formats: French Excel's CSV (`;`), and a real workbook.
+    page.select_option("#export-format", "csv-fr")
+    with page.expect_download() as semicolon_info:
+        page.click("#export")
+    semicolon = semicolon_info.value.path().read_bytes().decode("utf-8-sig")
+    header = next(csv.reader(io.StringIO(semicolon, newline=""), delimiter=";"))
+    assert header[1:3] == ["Client affecté", "Action"]
+    page.select_option("#export-format", "xlsx")
+    with page.expect_download() as xlsx_info:
+        page.click("#export")
+    assert xlsx_info.value.suggested_filename == f"activity-{RANGE[0]}_{RANGE[1]}.xlsx"
+    book = openpyxl.load_workbook(io.BytesIO(xlsx_info.value.path().read_bytes()), read_only=True)
+    sheet_rows = list(book.worksheets[0].iter_rows(values_only=True))
+    assert sheet_rows[0][1] == "Client affecté"
+    assert len(sheet_rows) == 1 + len(served.in_range)
+    assert all(isinstance(row[0], datetime) for row in sheet_rows[1:]), "dates as dates"
 
 
 def test_a_subscriptions_link_opens_the_customers_subscriptions_and_back_keeps_the_range(

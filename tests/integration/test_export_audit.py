@@ -225,6 +225,21 @@ def test_a_later_export_lists_the_export_with_no_customer(audited: Audited) -> N
     assert mine[0]["Action"] == "Activity log exported: JSONL"
 
 
+def test_xlsx_and_csv_fr_exports_are_audited_with_their_format(audited: Audited) -> None:
+    _wait_for_seed(audited)
+    serve = audited.serve
+    for fmt in ("xlsx", "csv-fr"):
+        response = serve.get("/api/v1/activity/export", KA, format=fmt, **NOVEMBER)
+        assert response.status_code == 200, response.text
+        export_id = response.headers["X-Activitylog-Export-Id"]
+        item = _wait_for_export(serve, KA, export_id)
+        assert item["action_text"] == f"Activity log exported: {fmt.upper()}"
+        details = item["details"]
+        assert (details["format"], details["rows"]) == (fmt, 3)
+        manifest = serve.get(f"/api/v1/exports/{export_id}/manifest", KA).json()
+        assert (manifest["rows"], manifest["sha256"]) == (3, details["sha256"])
+
+
 def test_a_cli_export_through_the_server_is_audited(audited: Audited) -> None:
     out = audited.workdir / "via-server.parquet"
     env = audited.serve.env | {"ACTIVITYLOG_API_KEY": KA}

@@ -10,7 +10,9 @@ shared broker can land in the range while two exports are compared.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import signal
 import subprocess
 import sys
@@ -23,8 +25,10 @@ from typing import Any
 import httpx
 import pytest
 
+from query.exports.formats import EXPORT_MEDIA_TYPES
 from query.http.routes.jobs import MAX_ACTIVE_JOBS
 from tests.fixtures.serve import ServeProcess, wait_until
+from tests.fixtures.workbooks import openpyxl_sheets
 
 ROWS = 150_000
 RANGE = {"from": "2026-10-02", "to": "2026-10-31", "tz": "UTC"}
@@ -268,7 +272,7 @@ def test_a_running_job_is_cancelled_and_a_bad_request_is_a_400(running: ServePro
         assert cancel.json()["state"] == "cancelled", cancel.text
 
     for params, param in (
-        ({"format": "xlsx"}, "format"),
+        ({"format": "xls"}, "format"),
         ({"from": "2026-10-31", "to": "2026-10-01"}, "from"),
         ({"limit": "10"}, "limit"),
     ):
@@ -300,3 +304,27 @@ def test_query_string_parameters_start_a_csv_job(running: ServeProcess) -> None:
     )
     assert direct.content == data
     assert time.monotonic() - started < 120
+
+
+@pytest.mark.parametrize(("fmt", "extension"), [("xlsx", "xlsx"), ("csv-fr", "csv")])
+def test_xlsx_and_csv_fr_jobs_write_the_direct_downloads_bytes(
+    running: ServeProcess, fmt: str, extension: str
+) -> None:
+    response = _call(running, "POST", "/api/v1/exports", KEY_A, json=RANGE | {"format": fmt})
+    assert response.status_code == 202, response.text
+    done = _wait_final(running, response.json()["id"])
+    assert done["state"] == "done", done
+    assert done["file_name"].endswith(f".{extension}")
+    download = _call(running, "GET", done["download_url"], KEY_A)
+    data = download.content
+    assert download.headers["content-type"].startswith(EXPORT_MEDIA_TYPES[fmt].split(";")[0])
+    direct = _call(running, "GET", "/api/v1/activity/export", KEY_A, params=RANGE | {"format": fmt})
+    assert direct.content == data, "a closed range gives the same bytes as a job or directly"
+    manifest = _call(running, "GET", f"/api/v1/exports/{done['id']}/manifest", KEY_A).json()
+    assert manifest["format"] == fmt and manifest["rows"] == done["rows_written"] > 0
+    if fmt == "xlsx":
+        sheets = openpyxl_sheets(data)
+        assert sum(len(rows) - 1 for _, rows in sheets) == done["rows_written"]
+    else:
+        table = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""), delimiter=";"))
+        assert len(table) - 1 == done["rows_written"] and len(table[0]) == 6

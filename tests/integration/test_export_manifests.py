@@ -46,7 +46,7 @@ from tests.fixtures.serve import ServeProcess, wait_until
 
 SIGNING_KEY = "manifest-test-signing-key"
 NOV = {"from": "2026-11-01", "to": "2026-11-30"}
-FORMATS = ("csv", "parquet", "jsonl")
+FORMATS = ("csv", "parquet", "jsonl", "xlsx", "csv-fr")
 
 
 @pytest.fixture(scope="module")

@@ -227,8 +227,8 @@ def test_cli_export_writes_each_format_and_sums_up(
     assert len(_csv((tmp_path / "nov.csv").read_bytes())) == 7
     assert pq.read_table(tmp_path / "nov.parquet").num_rows == 6
     assert len((tmp_path / "nov.jsonl").read_bytes().splitlines()) == 6
-    assert main(["export", "--format", "xlsx"]) == 2
-    assert "unknown format 'xlsx'" in capsys.readouterr().err
+    assert main(["export", "--format", "xls"]) == 2
+    assert "unknown format 'xls'" in capsys.readouterr().err
     assert (
         main(
             [

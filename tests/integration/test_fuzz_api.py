@@ -56,7 +56,7 @@ WELL_FORMED: dict[str, list[Any]] = {
     "from": ["2026-11-01", "2026-10-15T00:00:00Z", "2026-11-15T10:05:00+01:00"],
     "to": ["2026-11-30", "2026-11-20T12:00:00Z"],
     "tz": ["UTC", "Europe/Paris", "America/Los_Angeles"],
-    "format": ["csv", "parquet", "jsonl"],
+    "format": ["csv", "parquet", "jsonl", "xlsx", "csv-fr"],
     "lang": ["en", "fr"],
     "limit": [1, 3, 1000],
     "customer": ["café", "contoso", "=HYPERLINK"],

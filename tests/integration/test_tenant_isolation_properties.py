@@ -44,6 +44,7 @@ from query.manifests.model import is_export_id, new_export_id
 from schemas.migrate import open_migrated
 from tests.fixtures.activity import NOW, insert
 from tests.fixtures.events import valid_line_item, valid_order, valid_partner_action
+from tests.fixtures.workbooks import openpyxl_sheets
 from tests.fuzz import Tally, fuzz_settings
 
 PARTNERS = ("ptn-amber", "ptn-blue", "ptn-coral")
@@ -195,7 +196,7 @@ def test_a_cursor_from_another_partner_never_shows_its_rows(
 @given(
     partner=st.sampled_from(PARTNERS),
     filters=FILTERS,
-    fmt=st.sampled_from(["csv", "jsonl", "parquet"]),
+    fmt=st.sampled_from(["csv", "jsonl", "parquet", "xlsx", "csv-fr"]),
 )
 def test_an_export_counts_and_holds_only_the_partners_rows(
     client: TestClient, partner: str, filters: dict[str, Any], fmt: str
@@ -213,6 +214,10 @@ def test_an_export_counts_and_holds_only_the_partners_rows(
         assert set(table.column("partner_id").to_pylist()) <= {partner}
         assert sorted(table.column("event_id").to_pylist()) == expected
         text = orjson.dumps(table.to_pylist(), default=str).decode()
+    elif fmt == "xlsx":
+        sheets = openpyxl_sheets(response.content)
+        assert sum(len(rows) - 1 for _, rows in sheets) == len(expected)
+        text = orjson.dumps([row for _, rows in sheets for row in rows], default=str).decode()
     else:
         text = response.content.decode("utf-8-sig")
         if fmt == "jsonl":
@@ -220,7 +225,9 @@ def test_an_export_counts_and_holds_only_the_partners_rows(
             assert {r["partner_id"] for r in records} <= {partner}
             assert sorted(r["event_id"] for r in records) == expected
         else:
-            assert len(list(csv.reader(io.StringIO(text, newline="")))) == len(expected) + 1
+            delimiter = ";" if fmt == "csv-fr" else ","
+            table_rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+            assert len(table_rows) == len(expected) + 1
     assert_no_leak(partner, text + str(dict(response.headers)), f"{fmt} export")
     TALLY.add("examples_exports")
 

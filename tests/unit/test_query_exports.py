@@ -19,9 +19,7 @@ from query.exports.jsonl import record_line
 from query.exports.parquet import PARQUET_SELECT, parquet_schema
 
 
-@pytest.mark.parametrize(
-    ("fmt", "lang"), [("xlsx", "en"), ("CSV", "en"), ("csv", "de"), ("", "en")]
-)
+@pytest.mark.parametrize(("fmt", "lang"), [("xls", "en"), ("CSV", "en"), ("csv", "de"), ("", "en")])
 def test_unknown_formats_and_languages_are_bad_queries(fmt: str, lang: str) -> None:
     with pytest.raises(BadQuery) as info:
         check_export(fmt, lang)

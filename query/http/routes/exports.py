@@ -17,7 +17,13 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from common.errors import ActivityLogError
-from query.exports.formats import EXPORT_FORMATS, EXPORT_MEDIA_TYPES, check_export, export_bytes
+from query.exports.formats import (
+    EXPORT_EXTENSIONS,
+    EXPORT_FORMATS,
+    EXPORT_MEDIA_TYPES,
+    check_export,
+    export_bytes,
+)
 from query.headers import EXPORT_ID_HEADER, ROWS_HEADER
 from query.http.auth import CallerDep
 from query.http.lang import LangDep
@@ -48,11 +54,11 @@ def export(
     lang: LangDep,
     format: Annotated[str, Query(description=" | ".join(EXPORT_FORMATS))] = "csv",
 ) -> StreamingResponse:
-    """A streamed download of every matching row (CSV for Excel, Parquet or JSONL)."""
+    """A streamed download of every matching row (CSV or xlsx for Excel, Parquet or JSONL)."""
     check_export(format, lang)
     check_export_range(flt.range, services.limits.export_max_days)  # longer: an export job
     first, last = flt.range.label()
-    filename = f"activity-{first}_{last}.{format}"
+    filename = f"activity-{first}_{last}.{EXPORT_EXTENSIONS[format]}"
     info = export_request_info(flt, format, lang, who.created_by)
     run = services.ledger.start(new_export_id(), info)
     body = run.stream(export_bytes(services.store, flt, format, lang))

@@ -568,19 +568,21 @@ async function exportCsv() {
   button.disabled = true;
   button.textContent = t("exporting");
   const { limit, ...wanted } = filters;
+  const format = document.getElementById("export-format").value;
   if (isLongRange(filters.from, filters.to)) {
     // A long range runs as an export job on the server, with its progress shown (export_jobs.js).
-    await exportAsJob({ ...wanted, tz: ZONE, format: "csv", lang: lang() });
+    await exportAsJob({ ...wanted, tz: ZONE, format, lang: lang() });
     button.disabled = false;
     button.textContent = t("export");
     return;
   }
-  const url = apiUrl("/api/v1/activity/export", { ...wanted, tz: ZONE, format: "csv", lang: lang() });
+  const url = apiUrl("/api/v1/activity/export", { ...wanted, tz: ZONE, format, lang: lang() });
   await withKey(async () => {
     // fetch + blob so the key travels in a header, never in a URL.
     const response = await apiGet(url);
     const blob = await response.blob();
-    const file = fileName(response.headers.get("Content-Disposition")) || "activity.csv";
+    const fallback = `activity.${format === "csv-fr" ? "csv" : format}`;
+    const file = fileName(response.headers.get("Content-Disposition")) || fallback;
     const link = el("a", { href: URL.createObjectURL(blob), download: file, hidden: true });
     document.body.append(link);
     link.click();
