@@ -12,7 +12,7 @@ import io
 import re
 import zipfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +24,7 @@ from activitylog.cli import main
 from common.settings import Settings
 from common.store import Store
 from query.exports import xlsx
-from query.exports.csv import HEADERS
+from query.exports.cells import header_row
 from query.filters import ActivityFilter
 from query.http.app import create_api
 from query.manifests.facts import ExportTap
@@ -66,16 +66,18 @@ def _export(client: TestClient, fmt: str, **params: str) -> tuple[bytes, int]:
     return response.content, int(response.headers["x-activity-rows"])
 
 
-def _expected(store: Store, tz: str) -> list[tuple[datetime, list[str]]]:
+def _expected(store: Store, tz: str, lang: str = "en") -> list[tuple[datetime, list[str]]]:
     """The stored rows of partner A's November in export order: local time and cell texts."""
     flt = ActivityFilter.from_params(resolve_range(NOV["from"], NOV["to"], tz, NOW), "ptn-a", {})
     zone = ZoneInfo(tz)
     return [
         (
-            row[0].replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None),
+            datetime.fromisoformat(row[0].replace("Z", "+00:00"))
+            .astimezone(zone)
+            .replace(tzinfo=None),
             [_FORBIDDEN.sub("", str(v)) for v in row[1:6]],
         )
-        for row in iter_export_rows(store, flt)
+        for row in iter_export_rows(store, flt, lang)
     ]
 
 
@@ -88,10 +90,10 @@ def test_xlsx_read_by_openpyxl_has_typed_cells_equal_to_the_store(
     client: TestClient, store: Store
 ) -> None:
     data, rows = _export(client, "xlsx", tz=PARIS, lang="fr")
-    expected = _expected(store, PARIS)
+    expected = _expected(store, PARIS, "fr")
     (name, sheet), *others = openpyxl_sheets(data)
     assert not others and name == "Activity"
-    assert sheet[0] == (f"Date ({PARIS})", *HEADERS["fr"][1:])
+    assert sheet[0] == (f"Date ({PARIS})", *header_row("fr")[1:])
     assert len(sheet) - 1 == rows == len(expected) > 30
     for got, (when, texts) in zip(sheet[1:], expected, strict=True):
         assert isinstance(got[0], datetime), "dates as dates"
@@ -164,7 +166,7 @@ def test_csv_fr_splits_on_semicolons_with_the_bom_and_counts_its_records(
     data, rows = _export(client, "csv-fr", lang="fr")
     assert data.startswith(b"\xef\xbb\xbf")
     table = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""), delimiter=";"))
-    assert table[0] == list(HEADERS["fr"])
+    assert table[0] == header_row("fr")
     assert len(table) - 1 == rows == len(_expected(store, "UTC"))
     assert all(len(row) == 6 for row in table)
     comma, _ = _export(client, "csv", lang="fr")
@@ -210,7 +212,7 @@ def test_cli_exports_xlsx_and_csv_fr_with_manifests_that_verify(
     book = openpyxl_sheets(
         (tmp_path / "exports" / "activity-2026-11-01_2026-11-30.xlsx").read_bytes()
     )
-    assert book[0][1][0] == (f"Date ({PARIS})", *HEADERS["en"][1:])
+    assert book[0][1][0] == (f"Date ({PARIS})", *header_row("en")[1:])
     tampered = tmp_path / "nov-fr.csv"
     tampered.write_bytes(tampered.read_bytes().replace(b'";"', b'","', 1))
     assert main(["verify", str(tampered)]) == 1
