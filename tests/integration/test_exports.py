@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from activitylog.cli import main
 from common.settings import Settings
 from common.store import Store
-from query.exports.csv import FORMULA_PREFIXES, HEADERS, csv_chunks, stream_csv
+from query.exports.csv import HEADERS, csv_chunks, stream_csv
 from query.filters import ActivityFilter
 from query.http.app import create_api
 from query.ranges import resolve_range
@@ -30,6 +30,7 @@ from query.reads.pages import list_activity
 from query.reads.slices import count_activity, export_slices
 from schemas.activity import ACTIVITY_TABLE
 from tests.fixtures.activity import CAFE, FORMULA, KEYS, NOW, A, eid
+from tests.fixtures.csv_cells import DANGEROUS_LEADS
 from tests.fixtures.exports import iter_export_rows
 
 NOV = {"from": "2026-11-01", "to": "2026-11-30"}
@@ -82,7 +83,7 @@ def test_csv_opens_in_a_csv_reader_with_every_character_intact(client: TestClien
     assert any("Köln → Bonn" in row[5] for row in body)
     for row in body:
         for cell in row[1:]:
-            assert not cell.startswith(FORMULA_PREFIXES), cell
+            assert not cell.startswith(DANGEROUS_LEADS), cell
 
 
 def test_csv_headers_in_french(client: TestClient) -> None:

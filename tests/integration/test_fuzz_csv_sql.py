@@ -28,7 +28,7 @@ from query.ranges import TimeRange
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from schemas.events import validate_event
 from schemas.topics import PARTNER_ACTIONS_TOPIC
-from tests.fixtures.csv_cells import CELL, check_cells, read_back
+from tests.fixtures.csv_cells import CELL, DANGEROUS_LEADS, check_cells, read_back
 from tests.fixtures.events import valid_partner_action
 from tests.fixtures.exports import iter_export_rows
 from tests.fuzz import Tally, fuzz_settings
@@ -52,6 +52,23 @@ def _insert(store: Store, partner: str, rows_cells: list[list[str]]) -> None:
         row["occurred_at"] = START + timedelta(seconds=i)  # the export's order is known
         rows.append(row)
     store.insert_columns(ACTIVITY_TABLE, to_columns(rows), ACTIVITY_COLUMN_NAMES)
+
+
+def test_each_dangerous_lead_is_neutralized_by_clickhouse(store: Store) -> None:
+    """Every lead of the answer key, one by one, through the SQL encoder and back."""
+    cells = [lead + "1+1" for lead in DANGEROUS_LEADS]
+    harmless = ["＝1+1", "＋1", "－1", "＠SUM(A1)", "a=1"]
+    rows_cells = [cells[i : i + 5] for i in range(0, len(cells), 5)]
+    rows_cells[-1] += harmless[: 5 - len(rows_cells[-1])]
+    partner = f"fuzz-{next(_partners)}"
+    _insert(store, partner, rows_cells)
+    flt = ActivityFilter(
+        range=TimeRange(START, START + timedelta(days=1), "UTC"), partner_id=partner
+    )
+    parsed = read_back(b"".join(stream_csv(store, flt, "en")))[1:]
+    got = [cell for line in parsed for cell in line[1:]]
+    want = [cell for line in rows_cells for cell in line]
+    assert got == ["'" + c if c in cells else c for c in want]
 
 
 @fuzz_settings(100)
