@@ -211,6 +211,9 @@ class Settings(BaseSettings):
     # the state dir) and how long a finished file is kept.
     export_dir: Path | None = None
     export_retention_hours: Annotated[float, _number(0.0001, 87_600)] = 24.0
+    # While this file exists, a running export job holds between two chunks (its status,
+    # cancel and shutdown still answer): an operator's pause, and the tests' hold on a job.
+    export_jobs_pause_file: Path | None = None
 
     @classmethod
     def settings_customise_sources(
