@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,27 +21,13 @@ import httpx
 import pytest
 
 from query.http.routes.jobs import MAX_ACTIVE_JOBS
+from tests.fixtures.datasets import fill_in_child
 from tests.fixtures.serve import ServeProcess, wait_until
 
 ROWS = 150_000
 RANGE = {"from": "2026-10-02", "to": "2026-10-31", "tz": "UTC"}
 ADMIN, KEY_A, KEY_B = "k-admin", "k-partner-a", "k-partner-b"
 FINAL = {"done", "failed", "cancelled", "expired", "deleted"}
-
-_FILL = """
-import sys
-from common.store import Store
-from schemas.migrate import open_migrated
-from tests.fixtures.datasets import fill_store
-store = open_migrated("chdb://" + sys.argv[1])
-# 20,000 simulated events, then copied under new ids inside ClickHouse: fast
-fill_store(store, int(sys.argv[2]), seed=8, seed_events=20_000)
-rows = store.query_rows(
-    "SELECT partner_id FROM activity GROUP BY partner_id ORDER BY count() DESC LIMIT 2"
-)
-print(" ".join(r[0] for r in rows))
-store.close()
-"""
 
 
 @dataclass(frozen=True)
@@ -73,14 +57,8 @@ class Filled:
 def filled(tmp_path_factory: pytest.TempPathFactory) -> Filled:
     """A store of ROWS rows over October 2026, and its two busiest partners."""
     workdir = tmp_path_factory.mktemp("export-jobs")
-    out = subprocess.run(
-        [sys.executable, "-c", _FILL, str(workdir / "clickhouse"), str(ROWS)],
-        capture_output=True,
-        timeout=300,
-        check=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    a, b = out.stdout.decode().split()[-2:]
+    # 20,000 simulated events, then copied under new ids inside ClickHouse: fast
+    a, b = fill_in_child(workdir / "clickhouse", ROWS, seed=8, seed_events=20_000)
     return Filled(workdir, a, b)
 
 
