@@ -196,6 +196,9 @@ class Settings(BaseSettings):
     # How long the group waits for a silent worker (one killed -9) before its
     # partitions move to the others; Faust's default is 60 s.
     kafka_session_timeout: Annotated[float, _number(6, 300)] = 10.0
+    # How long `produce` and `simulate` wait at the end for Kafka's answers; what is
+    # still unanswered then is reported unconfirmed (and the command fails).
+    produce_close_timeout: Annotated[float, _number(0, 3600)] = 60.0
     log_level: Annotated[str, _from_text(lambda _, text: text.lower())] = "info"
     # Limits that protect the API server (query/limits.py): a request body, a
     # query string, and the longest range of a direct download (3 years; export jobs take
