@@ -49,8 +49,15 @@ calc:
 e2e: venv browser
 	$(BIN)/pytest tests/e2e -q
 
-test: lint browser calc
-	$(BIN)/pytest -q
+# Each phase prints how long it took, and pytest the 20 slowest tests: the CI budget
+# (90 minutes) stays visible in every log. A phase that fails still prints its time.
+TIMED = sh -c 'start=$$(date +%s); "$$@"; rc=$$?; \
+	echo "make test: $$0 took $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc'
+test: venv
+	@$(TIMED) lint $(MAKE) --no-print-directory lint
+	@$(TIMED) browser $(MAKE) --no-print-directory browser
+	@$(TIMED) calc $(MAKE) --no-print-directory calc
+	@$(TIMED) pytest $(BIN)/pytest -q --durations=20
 
 bench: venv
 	$(BIN)/python -m tests.bench

@@ -196,6 +196,9 @@ class Settings(BaseSettings):
     # How long the group waits for a silent worker (one killed -9) before its
     # partitions move to the others; Faust's default is 60 s.
     kafka_session_timeout: Annotated[float, _number(6, 300)] = 10.0
+    # How long `produce` and `simulate` wait at the end for Kafka's answers; what is
+    # still unanswered then is reported unconfirmed (and the command fails).
+    produce_close_timeout: Annotated[float, _number(0, 3600)] = 60.0
     log_level: Annotated[str, _from_text(lambda _, text: text.lower())] = "info"
     # Limits that protect the API server (query/limits.py): a request body, a
     # query string, and the longest range of a direct download (3 years; export jobs take
@@ -211,6 +214,9 @@ class Settings(BaseSettings):
     # the state dir) and how long a finished file is kept.
     export_dir: Path | None = None
     export_retention_hours: Annotated[float, _number(0.0001, 87_600)] = 24.0
+    # While this file exists, a running export job holds between two chunks (its status,
+    # cancel and shutdown still answer): an operator's pause, and the tests' hold on a job.
+    export_jobs_pause_file: Path | None = None
 
     @classmethod
     def settings_customise_sources(

@@ -35,7 +35,7 @@ def _connect(settings: Settings) -> ActivityPublisher:
     # start-up objects never die, so the collector need not scan them again.
     gc.collect()
     gc.freeze()
-    return ActivityPublisher(settings.kafka_bootstrap)
+    return ActivityPublisher(settings.kafka_bootstrap, close_timeout=settings.produce_close_timeout)
 
 
 def _raise_if_undelivered(report: DeliveryReport) -> None:
@@ -98,7 +98,12 @@ def _produce_sharded(
     check_broker(settings.kafka_bootstrap)  # one clear line now, before any worker is forked
     with progress_bar(f"publishing ({workers} processes)") as update:
         outcome = publish_file(
-            file, settings.kafka_bootstrap, workers, on_rejected=rejected_line, progress=update
+            file,
+            settings.kafka_bootstrap,
+            workers,
+            on_rejected=rejected_line,
+            progress=update,
+            publisher_options={"close_timeout": settings.produce_close_timeout},
         )
     _finish(outcome.report, outcome.result)
     if outcome.result.rejected:

@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 # Progress goes to the store at most this often (and on every state change);
 # a status request in this process sees the live count in between.
 PERSIST_EVERY: Final = 0.5
+# How often a paused job looks at its pause file (and at a cancel or a stop).
+PAUSE_POLL: Final = 0.05
 
 
 def request_info(job: Job) -> ExportRequestInfo:
@@ -293,6 +295,7 @@ class ExportJobRunner:
                         last_persist = time.monotonic()
                     if progress is not None:
                         progress(job)
+                    self._hold_while_paused(job.job_id)
             finally:
                 close = getattr(chunks, "close", None)
                 if close is not None:
@@ -309,6 +312,13 @@ class ExportJobRunner:
         """The job as last set (its progress when a chunk loop broke off)."""
         with self._lock:
             return self._live.get(job.job_id, job)
+
+    def _hold_while_paused(self, job_id: str) -> None:
+        """Wait while `ACTIVITYLOG_EXPORT_JOBS_PAUSE_FILE` exists; a cancel or a stop ends it."""
+        pause = self.settings.export_jobs_pause_file
+        while pause is not None and pause.exists():
+            self._check(job_id)
+            self._stopping.wait(PAUSE_POLL)
 
     def _check(self, job_id: str) -> None:
         if self._stopping.is_set():

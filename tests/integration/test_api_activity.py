@@ -6,6 +6,7 @@ app is the real FastAPI app behind Starlette's TestClient. No fakes.
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -290,6 +291,33 @@ def test_missing_or_unknown_keys_get_401(client: TestClient, path: str) -> None:
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "unauthorized"
     assert client.get(path, headers={"X-API-Key": "key-a"}).status_code == 200
+
+
+# Served without a key on purpose: the probes an orchestrator and Prometheus call.
+PUBLIC_OPERATIONS = {("GET", "/healthz"), ("GET", "/metrics")}
+
+
+def test_every_operation_of_the_openapi_document_answers_401_without_a_key(
+    client: TestClient,
+) -> None:
+    """Walked from the document: a route added tomorrow is checked without a test edit."""
+    operations = [
+        (method.upper(), path)
+        for path, item in client.get("/openapi.json").json()["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+    assert len(operations) >= 11, operations
+    assert set(operations) >= PUBLIC_OPERATIONS, operations
+    for method, path in operations:
+        url = re.sub(r"\{[^}]+\}", "x", path)
+        for headers in ({}, {"Authorization": "Bearer nope"}, {"X-API-Key": "nope"}):
+            response = client.request(method, url, headers=headers)
+            if (method, path) in PUBLIC_OPERATIONS:
+                assert response.status_code != 401, (method, path)
+                continue
+            assert response.status_code == 401, (method, path, headers, response.text)
+            assert response.json()["error"]["code"] == "unauthorized", (method, path)
 
 
 # -- subscriptions

@@ -1,4 +1,4 @@
-"""Exports read back by independent readers (csv module, pyarrow, json): nothing is lost.
+"""Exports read back by readers other than their writers (csv, json, ClickHouse): nothing is lost.
 
 Real chDB store, real app (TestClient) and the real CLI; the data set holds
 accents, quotes, newlines and spreadsheet formulas on purpose.
@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -22,7 +24,7 @@ from activitylog.cli import main
 from common.settings import Settings
 from common.store import Store
 from query.exports.cells import header_row
-from query.exports.csv import FORMULA_PREFIXES, csv_chunks, stream_csv
+from query.exports.csv import csv_chunks, stream_csv
 from query.filters import ActivityFilter
 from query.http.app import create_api
 from query.ranges import resolve_range
@@ -31,9 +33,22 @@ from query.reads.pages import list_activity
 from query.reads.slices import count_activity, export_slices
 from schemas.activity import ACTIVITY_TABLE
 from tests.fixtures.activity import CAFE, FORMULA, KEYS, NOW, A, eid
+from tests.fixtures.csv_cells import DANGEROUS_LEADS
 from tests.fixtures.exports import iter_export_rows
 
 NOV = {"from": "2026-11-01", "to": "2026-11-30"}
+# The record's text fields (docs/contracts.md), compared cell by cell with the page.
+PAGE_TEXT = (
+    "customer_id",
+    "customer_name",
+    "action",
+    "action_text",
+    "partner_user",
+    "status",
+    "status_text",
+    "additional_info",
+    "order_id",
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +98,7 @@ def test_csv_opens_in_a_csv_reader_with_every_character_intact(client: TestClien
     assert any("Köln → Bonn" in row[5] for row in body)
     for row in body:
         for cell in row[1:]:
-            assert not cell.startswith(FORMULA_PREFIXES), cell
+            assert not cell.startswith(DANGEROUS_LEADS), cell
 
 
 def test_csv_headers_in_french(client: TestClient) -> None:
@@ -162,6 +177,67 @@ def test_jsonl_is_one_record_per_line_with_details_as_json(client: TestClient) -
     assert order["occurred_at"] == "2026-11-03T09:00:00.000Z"
     assert records[eid("cancel-failed")]["details"]["note"].endswith('"quoted"')
     assert records[eid("formula")]["customer_name"] == FORMULA
+
+
+def _page_by_id(client: TestClient) -> dict[str, dict[str, Any]]:
+    page = client.get("/api/v1/activity", params=NOV | {"limit": 1000}, headers=A).json()
+    return {item["event_id"]: item for item in page["items"]}
+
+
+def test_parquet_read_back_by_clickhouse_holds_what_the_page_shows(
+    client: TestClient, store: Store, tmp_path: Path
+) -> None:
+    """ClickHouse's own Parquet reader (`file()`), not the pyarrow that wrote it."""
+    data, _, count = _export(client, "parquet")
+    path = tmp_path / "nov.parquet"
+    path.write_bytes(data)
+    source = {"p": str(path)}
+    types = dict(
+        row[:2] for row in store.query_rows("DESCRIBE file({p:String}, 'Parquet')", source)
+    )
+    assert types["occurred_at"] == "DateTime64(3, 'UTC')"
+    assert types["line_items"].startswith("Array(Tuple(")
+    text = [c for c in PAGE_TEXT if c in types]
+    assert len(text) == len(PAGE_TEXT), sorted(types)
+    rows = store.query_rows(
+        f"SELECT event_id, toUnixTimestamp64Milli(occurred_at), {', '.join(text)}, "  # noqa: S608
+        "arrayMap(i -> i.product_name, line_items) FROM file({p:String}, 'Parquet')",
+        source,
+    )
+    page = _page_by_id(client)
+    assert len(rows) == count == len(page) and {r[0] for r in rows} == set(page)
+    for event_id, millis, *cells, _products in rows:
+        item = page[event_id]
+        shown = datetime.fromisoformat(item["occurred_at"].replace("Z", "+00:00"))
+        assert millis == int(shown.timestamp() * 1000), event_id
+        assert dict(zip(text, cells, strict=True)) == {c: item[c] for c in text}, event_id
+    by_id = {r[0]: r for r in rows}
+    assert by_id[eid("order-cafe")][-1] == ["Microsoft 365 E3", "Teams Phone Standard"]
+    assert by_id[eid("formula")][2 + text.index("customer_name")] == FORMULA
+
+
+def test_jsonl_read_back_by_the_json_module_and_by_clickhouse_holds_what_the_page_shows(
+    client: TestClient, store: Store
+) -> None:
+    """The standard `json` module and ClickHouse's JSONEachRow, not the orjson that wrote it."""
+    data, _, count = _export(client, "jsonl")
+    text = data.decode("utf-8")  # strict: a bad byte fails here
+    assert text.endswith("\n")
+    records = [json.loads(line) for line in text.split("\n")[:-1]]
+    page = _page_by_id(client)
+    assert len(records) == count == len(page) and {r["event_id"] for r in records} == set(page)
+    for record in records:
+        item = page[record["event_id"]]
+        assert set(PAGE_TEXT) <= set(record) <= set(item), record["event_id"]
+        assert record == {k: item[k] for k in record}, record["event_id"]
+    read_by_clickhouse = store.query_rows(
+        f"SELECT event_id, {', '.join(PAGE_TEXT)} "  # noqa: S608
+        "FROM format(JSONEachRow, {b:String}) ORDER BY event_id",
+        {"b": text},
+    )
+    assert read_by_clickhouse == sorted(
+        (r["event_id"], *(r[c] for c in PAGE_TEXT)) for r in records
+    )
 
 
 def test_exports_take_the_same_filters_and_time_zone(client: TestClient) -> None:

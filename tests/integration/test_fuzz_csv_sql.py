@@ -31,7 +31,7 @@ from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from schemas.events import validate_event
 from schemas.readable.catalogs import LANGUAGES
 from schemas.topics import PARTNER_ACTIONS_TOPIC
-from tests.fixtures.csv_cells import CELL, check_cells, read_back
+from tests.fixtures.csv_cells import CELL, DANGEROUS_LEADS, check_cells, read_back
 from tests.fixtures.events import valid_partner_action
 from tests.fixtures.exports import iter_export_rows
 from tests.fuzz import Tally, fuzz_settings
@@ -60,6 +60,27 @@ def _insert(store: Store, partner: str, rows_text: list[list[str]]) -> None:
         row["occurred_at"] = START + timedelta(seconds=i)  # the export's order is known
         rows.append(row)
     store.insert_columns(ACTIVITY_TABLE, to_columns(rows), ACTIVITY_COLUMN_NAMES)
+
+
+def test_each_dangerous_lead_is_neutralized_by_clickhouse(store: Store) -> None:
+    """Every lead of the answer key, one by one, through the SQL encoder and back.
+
+    The customer and the partner user are the cells a reader shows verbatim;
+    the full-width forms and a lead inside the text are left alone.
+    """
+    dangerous = [lead + "1+1" for lead in DANGEROUS_LEADS]
+    harmless = ["＝1+1", "＋1", "－1", "＠SUM(A1)", "a=1"]
+    cells = dangerous + harmless
+    rows_text = [[cell, cell, "r", "id", "d"] for cell in cells]
+    partner = f"fuzz-{next(_partners)}"
+    _insert(store, partner, rows_text)
+    flt = ActivityFilter(
+        range=TimeRange(START, START + timedelta(days=1), "UTC"), partner_id=partner
+    )
+    parsed = read_back(b"".join(stream_csv(store, flt, "en")))[1:]
+    want = ["'" + c if c in dangerous else c for c in cells]
+    assert [line[1] for line in parsed] == want
+    assert [line[3] for line in parsed] == want
 
 
 @fuzz_settings(60)

@@ -15,7 +15,7 @@ from schemas.dead_letter import ERROR_CLASS, REASON, SOURCE_OFFSET, SOURCE_TOPIC
 from schemas.topics import DEAD_LETTER_TOPIC, PARTNER_ACTIONS_TOPIC
 from tests.fixtures.events import partner_events
 from tests.fixtures.kafka import send_records
-from tests.fixtures.serve import ServeProcess, wait_until
+from tests.fixtures.serve import ServeProcess, committed_and_end_offsets, wait_until
 
 
 def _count(serve: ServeProcess, key: str) -> int:
@@ -46,7 +46,15 @@ def test_events_flow_into_the_store_once_and_bad_ones_into_the_dead_letter_topic
         # The first five events are delivered twice: they must be stored once.
         send_records(kafka_bootstrap, [*encoded, *encoded[:5], (PARTNER_ACTIONS_TOPIC, b"k", bad)])
 
-        wait_until(lambda: _count(serve, key) >= 40, 60, "40 stored rows")
+        # Count only once the worker is past every record sent, the duplicates included
+        # (they may sit on a partition consumed after the 40 rows are visible).
+        _, sent_through = committed_and_end_offsets(kafka_bootstrap, f"g-{partner}")
+
+        def past_everything_sent() -> bool:
+            committed, _ = committed_and_end_offsets(kafka_bootstrap, f"g-{partner}")
+            return all((committed.get(tp) or 0) >= end for tp, end in sent_through.items())
+
+        wait_until(past_everything_sent, 60, "the worker to commit past every record sent", 0.5)
         assert _count(serve, key) == 40
         # Another partner's key sees none of them.
         assert _count(serve, "other-key") == 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
+import signal
 import subprocess
 import sys
 import uuid
@@ -18,6 +20,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from activitylog.devstack.kafka import KafkaStack
+from common.net import free_port
+from common.settings import Settings
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC, topic_for_event
 from tests.fixtures.events import OMIT, valid_order, valid_partner_action
 from tests.fixtures.kafka import Record, read_back
@@ -89,3 +94,67 @@ def test_produce_sends_every_valid_line_byte_for_byte_and_names_the_bad_one(
     sent = orjson.loads(value)
     assert uuid.UUID(sent.pop("event_id"))
     assert sent == orjson.loads(incomplete)
+
+
+def test_produce_when_the_broker_dies_mid_run_accounts_for_every_line(tmp_path: Path) -> None:
+    """A broker of its own, killed -9 after the first half is stored; stdin keeps coming."""
+    settings = Settings.from_env().with_overrides(
+        kafka_bootstrap=f"127.0.0.1:{free_port()}", state_dir=tmp_path / "kafka-state"
+    )
+    stack = KafkaStack(settings)
+    stack.up(timeout=180)
+    partner = f"ptn-{uuid.uuid4().hex[:10]}"
+    halves = [_lines(partner, 100, bad_at=7), _lines(partner, 100, bad_at=42)]
+    produce = subprocess.Popen(
+        [sys.executable, "-c", CLI, "produce", "-"],
+        env={
+            **os.environ,
+            "ACTIVITYLOG_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+            "ACTIVITYLOG_PRODUCE_CLOSE_TIMEOUT": "5",
+        },
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert produce.stdin is not None
+        produce.stdin.write(halves[0])
+        produce.stdin.flush()
+        # The first half is in Kafka (so acknowledged: acks=all on one broker), then it dies.
+        assert len(read_back(settings.kafka_bootstrap, partner, 100)) == 100
+        pid = stack.status().pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        produce.stdin.write(halves[1])
+        out, err = produce.communicate(timeout=180)
+    finally:
+        if produce.poll() is None:
+            produce.kill()
+        stack.down()
+
+    assert produce.returncode == 1, err
+    # One line for the summary, one line per bad line, one line for the failure: no trace.
+    summary = re.fullmatch(
+        r"(\d+) sent, 2 rejected(?:, (\d+) failed)?(?:, (\d+) unconfirmed)?\n", out
+    )
+    assert summary, out
+    sent, failed, unconfirmed = (int(n or 0) for n in summary.groups())
+    assert sent == 100 and failed + unconfirmed == 100, out
+    assert err.count("\n") == 3 and "Traceback" not in err, err
+    assert "line 8: customer_id" in err and "line 144: customer_id" in err, err
+    assert f"{failed + unconfirmed} events were not acknowledged by Kafka" in err, err
+
+
+def _lines(partner: str, valid: int, bad_at: int) -> str:
+    """`valid` valid events of `partner` as JSONL, with a bad line after the `bad_at`th."""
+    lines = []
+    for i in range(valid):
+        common = {"partner_id": partner, "customer_id": f"cust-{i % 5}"}
+        event = valid_order(**common) if i % 3 == 0 else valid_partner_action(**common)
+        lines.append(orjson.dumps(event).decode())
+        if i + 1 == bad_at:
+            lines.append(
+                orjson.dumps(valid_partner_action(partner_id=partner, customer_id="")).decode()
+            )
+    return "\n".join(lines) + "\n"

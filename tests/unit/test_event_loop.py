@@ -11,12 +11,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import uvloop
 
 from activitylog import runtime
 from activitylog.cli import main
 from common.settings import Settings
-
-uvloop = pytest.importorskip("uvloop")
 
 
 def test_policy_is_uvloop_when_installed() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -134,18 +133,24 @@ def test_the_observer_returns_at_once_and_retries_until_published() -> None:
     sent: list[Mapping[str, Any]] = []
     failures = [2]
     opened = []
+    returned = threading.Event()
+    waited_in_vain: list[bool] = []
 
     def factory() -> ScriptedPublisher:
+        # Kafka is reached only once the caller is back: had the caller waited for
+        # Kafka, this wait would end in vain (by its timeout) and say so.
+        if not returned.wait(10):
+            waited_in_vain.append(True)
         opened.append(1)
         publisher = ScriptedPublisher(failures[0], sent)
         failures[0] = 0
         return publisher
 
     audit = ExportAudit(factory, source="test", retry_seconds=30)
-    started = time.monotonic()
     audit.export_finished(MANIFEST)
-    assert time.monotonic() - started < 0.1
+    returned.set()
     audit.close(timeout=10)
+    assert not waited_in_vain, "the caller waited for Kafka"
     assert [e["resource_id"] for e in sent] == [MANIFEST["export_id"]]
     assert (audit.published, audit.lost) == (1, 0)
     assert len(opened) == 2  # a publisher that failed is replaced
@@ -168,19 +173,23 @@ def test_an_event_kafka_never_takes_is_logged_as_lost_with_its_export_id(
 
 
 def test_close_gives_up_on_a_stuck_broker_within_its_deadline() -> None:
-    release = threading.Event()
+    release, in_call, call_returned = threading.Event(), threading.Event(), threading.Event()
 
     class Stuck(ScriptedPublisher):
         def publish(self, topic: str, event: Mapping[str, Any]) -> Any:
-            release.wait(1.0)
+            in_call.set()
+            release.wait(30)  # a Kafka call that comes back only when the test says
+            call_returned.set()
             raise BrokerUnavailable("timed out")
 
     audit = ExportAudit(lambda: Stuck(0, []), source="test", retry_seconds=60)
     for n in range(3):
         audit.export_finished({**MANIFEST, "export_id": f"exp_{n}"})
-    started = time.monotonic()
+    assert in_call.wait(5)
     audit.close(timeout=0.5)
-    assert time.monotonic() - started < 3.0
+    # Back while the Kafka call is still blocked: close did not wait for the broker.
+    assert not call_returned.is_set()
+    release.set()
     assert (audit.published, audit.lost) == (0, 3)
     audit.export_finished(MANIFEST)  # after close: logged as lost, never raised
     assert audit.lost == 4
@@ -189,20 +198,24 @@ def test_close_gives_up_on_a_stuck_broker_within_its_deadline() -> None:
 def test_a_full_queue_loses_the_newest_record_rather_than_block_the_export() -> None:
     gate, in_hand = threading.Event(), threading.Event()
 
+    first_published = threading.Event()
+
     class Slow(ScriptedPublisher):
         def publish(self, topic: str, event: Mapping[str, Any]) -> Any:
             in_hand.set()
-            gate.wait(5)
-            return super().publish(topic, event)
+            gate.wait(30)
+            receipt = super().publish(topic, event)
+            first_published.set()
+            return receipt
 
     sent: list[Mapping[str, Any]] = []
     audit = ExportAudit(lambda: Slow(0, sent), source="t", queue_size=1)
     audit.export_finished({**MANIFEST, "export_id": "exp_0"})
     assert in_hand.wait(5)  # the thread holds the first one
-    started = time.monotonic()
     for n in range(1, 4):  # one queued, two over the bound
         audit.export_finished({**MANIFEST, "export_id": f"exp_{n}"})
-    assert time.monotonic() - started < 0.5
+    # All four calls came back while the first record was still held: none waited for room.
+    assert not first_published.is_set()
     gate.set()
     audit.close(timeout=5)
     assert audit.published == 2 and audit.lost == 2
@@ -226,19 +239,21 @@ def test_a_kafka_call_that_hangs_past_close_is_logged_at_once_and_not_counted_tw
     gate, in_hand = threading.Event(), threading.Event()
     sent: list[Mapping[str, Any]] = []
 
+    call_returned = threading.Event()
+
     class Hanging(ScriptedPublisher):
         def publish(self, topic: str, event: Mapping[str, Any]) -> Any:
             in_hand.set()
             gate.wait(10)  # a Kafka client call that does not come back in time
+            call_returned.set()
             return super().publish(topic, event)
 
     audit = ExportAudit(lambda: Hanging(0, sent), source="t")
     audit.export_finished(MANIFEST)
     assert in_hand.wait(5)
-    started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="query.manifests.audit"):
         audit.close(timeout=0.2)
-        assert time.monotonic() - started < 2.0
+        assert not call_returned.is_set()  # close came back while the call still hung
         assert (audit.published, audit.lost) == (0, 1)
         gate.set()  # it gets through after all: a warning, still counted once
         audit._thread.join(5)

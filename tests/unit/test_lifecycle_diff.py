@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from query.reads.lifecycle import MAX_CHANGES, MAX_DEPTH, MAX_STEPS, diff_changes, lifecycle_steps
@@ -139,6 +139,8 @@ def _apply(old: dict[str, Any], changes: list[dict[str, Any]]) -> dict[str, Any]
     return out
 
 
+# No deadline: a shared CI machine's pauses are not the code's speed.
+@settings(deadline=None)
 @given(json_objects, json_objects)
 def test_replaying_the_diff_on_old_gives_new(old: dict[str, Any], new: dict[str, Any]) -> None:
     changes = diff_changes({"old": old, "new": new})

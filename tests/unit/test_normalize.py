@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import orjson
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processors.batch import Consumed, process_batch, to_columns
 from processors.dead_letter import dead_letter_headers
 from processors.normalize import KafkaMeta, normalize
-from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_COLUMNS
+from schemas.activity import ACTIVITY_COLUMN_NAMES
 from schemas.dead_letter import (
     ERROR_CLASS,
     REASON,
@@ -41,9 +41,8 @@ def test_row_keys_equal_the_table_spec() -> None:
         (PARTNER_ACTIONS_TOPIC, valid_partner_action()),
         (ORDERS_TOPIC, valid_order()),
     ):
-        assert tuple(_row(topic, event)) == ACTIVITY_COLUMN_NAMES or set(_row(topic, event)) == set(
-            ACTIVITY_COLUMNS
-        )
+        # In the table's order: the insert names its columns from this same order.
+        assert tuple(_row(topic, event)) == ACTIVITY_COLUMN_NAMES
 
 
 def test_partner_action_names_the_product_and_shows_a_readable_diff() -> None:
@@ -140,6 +139,8 @@ def test_dead_letter_headers_name_source_and_reason_and_keep_original_headers() 
     assert headers[REASON]
 
 
+# No deadline: a shared CI machine's pauses are not the code's speed.
+@settings(deadline=None)
 @given(st.binary(max_size=300), st.sampled_from([PARTNER_ACTIONS_TOPIC, ORDERS_TOPIC, "x.y.v9"]))
 def test_any_bytes_become_a_row_or_a_rejection(value: bytes, topic: str) -> None:
     result = process_batch([Consumed(topic, 0, 0, None, value)], INGESTED_AT, 1000)

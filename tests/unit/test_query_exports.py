@@ -54,7 +54,8 @@ def test_the_sql_neutralizes_every_text_column_and_only_names_our_columns() -> N
             assert neutralize_sql(column) in select
         for column in ("action_text", "status_text", "additional_info"):
             assert f") AS csv_{column}) AND position(" in select
-        assert r"'=+-@\t\r\n'" in neutralize_sql("x")
+        # What the SQL does to each dangerous lead is checked by running it in ClickHouse
+        # (tests/integration/test_fuzz_csv_sql.py), not by reading its text here.
         assert "payload" not in select
 
 
