@@ -1,4 +1,4 @@
-"""Excel workbooks (docs/contracts.md, Excel workbooks): typed cells, streamed with flat memory.
+"""Excel workbooks (docs/contracts.md, Exports that open right in Excel): typed, streamed.
 
 The columns are the CSV's (`query.exports.csv`: its header in the asked
 language, its text columns), with the date as a real date-time in the
