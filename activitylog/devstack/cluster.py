@@ -220,13 +220,16 @@ class KafkaCluster:
 
     def up(self, timeout: float = 180) -> list[StackStatus]:
         """Start the nodes that are not running, wait until all answer, create the topics."""
+        pids = []
         for node in self.nodes:
-            if node.running_pid() is None:
+            pid = node.running_pid()
+            if pid is None:
                 assert node.node is not None
-                node.launch(node.node.host, node.node.port)
+                pid = node.launch(node.node.host, node.node.port)
+            pids.append(pid)
         deadline = time.monotonic() + timeout
-        for node in self.nodes:
-            node.wait_answering(max(1.0, deadline - time.monotonic()))
+        for node, pid in zip(self.nodes, pids, strict=True):
+            node.wait_answering(max(1.0, deadline - time.monotonic()), pid)
         ensure_topics(
             self.bootstrap,
             ALL_TOPICS,
@@ -276,8 +279,8 @@ class KafkaCluster:
         """Start one stopped node on its own data and wait until it answers."""
         node = self.node(node_id)
         assert node.node is not None
-        node.launch(node.node.host, node.node.port)
-        node.wait_answering(timeout)
+        pid = node.launch(node.node.host, node.node.port)
+        node.wait_answering(timeout, pid)
 
     def active_controller(self) -> int | None:
         """The node id of the active controller (the quorum leader), None if unknown.

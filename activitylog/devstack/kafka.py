@@ -621,9 +621,13 @@ class KafkaStack:
         """The broker's pid if it runs (public for fault injection: kill -9 a node)."""
         return self._running_pid()
 
-    def wait_answering(self, timeout: float) -> None:
-        """Wait until the broker, launched by `launch`, answers; kill it if it does not."""
-        pid = self._running_pid()
+    def wait_answering(self, timeout: float, pid: int | None = None) -> None:
+        """Wait until the broker `pid` (from `launch`) answers; kill it if it does not.
+
+        Pass the pid `launch` returned: until the child has exec'ed java, its
+        command line is not yet the broker's.
+        """
+        pid = pid if pid is not None else self._running_pid()
         if pid is None:
             raise BrokerUnavailable(self._failure(f"node {self.node_id} is not running"))
         self._wait_or_kill(self._configured_bootstrap() or "", pid, timeout)
