@@ -309,8 +309,10 @@ class _ClusterRun:
         """Until `events_between_faults` more events are acknowledged and a batch more stored."""
         acked, stored = self.acked(), self.sampler.stored
         wait_until(
-            lambda: self.acked() >= acked + self.config.events_between_faults
-            and self.sampler.stored > stored,
+            lambda: (
+                self.acked() >= acked + self.config.events_between_faults
+                and self.sampler.stored > stored
+            ),
             self.config.fault_timeout,
             f"events flowing again ({what})",
             every=0.1,
