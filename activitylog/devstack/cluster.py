@@ -36,7 +36,7 @@ from activitylog.devstack.kafka import (
     parse_local_bootstrap,
 )
 from common.errors import BrokerUnavailable, ConfigError
-from common.net import free_port
+from common.net import free_port, port_is_free
 from common.settings import Settings
 from producers.topics import ensure_topics
 from schemas.topics import ALL_TOPICS
@@ -170,11 +170,19 @@ class KafkaCluster:
     @classmethod
     def existing(cls, settings: Settings) -> KafkaCluster | None:
         """The cluster whose layout is in the state dir, or None if there is none."""
+        path = cluster_root(settings) / LAYOUT_FILE
         try:
-            text = (cluster_root(settings) / LAYOUT_FILE).read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
         except OSError:
             return None
-        return cls(settings, ClusterLayout.from_json(text))
+        try:
+            layout = ClusterLayout.from_json(text)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                "ACTIVITYLOG_STATE_DIR",
+                f"{path} is not a cluster layout ({exc!r}); delete {path.parent} to start afresh",
+            ) from exc
+        return cls(settings, layout)
 
     @classmethod
     def prepare(cls, settings: Settings, brokers: int) -> KafkaCluster:
@@ -220,6 +228,15 @@ class KafkaCluster:
 
     def up(self, timeout: float = 180) -> list[StackStatus]:
         """Start the nodes that are not running, wait until all answer, create the topics."""
+        # Every port checked before any node starts: no half-started cluster.
+        for node in self.nodes:
+            spec = node.node
+            assert spec is not None
+            if node.running_pid() is None and not port_is_free(spec.host, spec.port):
+                raise BrokerUnavailable(
+                    f"{host_port(spec.host, spec.port)} (node {spec.node_id}) is already in use "
+                    "by another process; stop it, or set ACTIVITYLOG_KAFKA_BOOTSTRAP to free ports"
+                )
         pids = []
         for node in self.nodes:
             pid = node.running_pid()
@@ -248,9 +265,7 @@ class KafkaCluster:
         """
         running = [node for node in self.nodes if node.running_pid() is not None]
         for node in running:
-            pid = node.running_pid()
-            if pid is not None:
-                node._signal(pid, signal.SIGTERM)
+            node.send_signal(signal.SIGTERM)
         for node in running:
             node.down(timeout=timeout)
         return bool(running)

@@ -6,6 +6,8 @@ Kafka version into the cache dir (or taken from `$KAFKA_HOME/libs`), the
 storage is formatted once for KRaft, and `java ... kafka.Kafka` runs detached,
 its pid in `<state dir>/kafka/broker.pid`, so the broker outlives the CLI call
 that started it. Integration tests start their broker through the same class.
+Each node of a local cluster (`activitylog.devstack.cluster`) is one of these
+too, given its `ClusterNode` and its own state dir.
 """
 
 from __future__ import annotations
@@ -631,6 +633,12 @@ class KafkaStack:
         if pid is None:
             raise BrokerUnavailable(self._failure(f"node {self.node_id} is not running"))
         self._wait_or_kill(self._configured_bootstrap() or "", pid, timeout)
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Send `sig` to the broker if it runs, without waiting."""
+        pid = self._running_pid()
+        if pid is not None:
+            self._signal(pid, sig)
 
     def kill(self, sig: signal.Signals = signal.SIGKILL, timeout: float = 30) -> int | None:
         """Send `sig` to the broker and wait for it to exit; the pid it had, or None."""
