@@ -138,13 +138,7 @@ def render_server_properties(
         "process.roles=broker,controller",
         "node.id=1",
         f"controller.quorum.bootstrap.servers={controller}",
-        f"listeners=PLAINTEXT://{plain},CONTROLLER://{controller}",
-        f"advertised.listeners=PLAINTEXT://{plain}",
-        "controller.listener.names=CONTROLLER",
-        "inter.broker.listener.name=PLAINTEXT",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        f"log.dirs={log_dir}",
-        f"num.partitions={partitions}",
+        *_listener_lines(plain, controller, log_dir, partitions),
         "default.replication.factor=1",
         "auto.create.topics.enable=false",
         "offsets.topic.replication.factor=1",
@@ -159,6 +153,19 @@ def render_server_properties(
         "num.recovery.threads.per.data.dir=1",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _listener_lines(plain: str, controller: str, log_dir: Path, partitions: int) -> list[str]:
+    """The listeners, log dirs and partition count: the same on a single broker and a node."""
+    return [
+        f"listeners=PLAINTEXT://{plain},CONTROLLER://{controller}",
+        f"advertised.listeners=PLAINTEXT://{plain}",
+        "controller.listener.names=CONTROLLER",
+        "inter.broker.listener.name=PLAINTEXT",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        f"log.dirs={log_dir}",
+        f"num.partitions={partitions}",
+    ]
 
 
 @dataclass(frozen=True)
@@ -195,13 +202,7 @@ def render_cluster_node_properties(node: ClusterNode, *, log_dir: Path, partitio
         "process.roles=broker,controller",
         f"node.id={node.node_id}",
         f"controller.quorum.voters={voters}",
-        f"listeners=PLAINTEXT://{plain},CONTROLLER://{controller}",
-        f"advertised.listeners=PLAINTEXT://{plain}",
-        "controller.listener.names=CONTROLLER",
-        "inter.broker.listener.name=PLAINTEXT",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        f"log.dirs={log_dir}",
-        f"num.partitions={partitions}",
+        *_listener_lines(plain, controller, log_dir, partitions),
         f"default.replication.factor={node.replication}",
         f"min.insync.replicas={node.min_insync}",
         "auto.create.topics.enable=false",
