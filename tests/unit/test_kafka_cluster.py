@@ -133,3 +133,11 @@ def test_the_active_controller_is_the_leader_of_the_highest_epoch(tmp_path: Path
     # Node 3 is between elections (no leader yet): the last known leader is node 3.
     assert quorum_state(cluster.nodes[2].data_dir) is None
     assert cluster.active_controller() == 3
+
+
+def test_min_insync_replicas_is_read_from_its_variable_and_checked() -> None:
+    assert Settings.from_env({}).topic_min_insync_replicas is None
+    env = {"ACTIVITYLOG_TOPIC_MIN_INSYNC_REPLICAS": "2"}
+    assert Settings.from_env(env).topic_min_insync_replicas == 2
+    with pytest.raises(ConfigError, match="ACTIVITYLOG_TOPIC_MIN_INSYNC_REPLICAS"):
+        Settings.from_env({"ACTIVITYLOG_TOPIC_MIN_INSYNC_REPLICAS": "0"})
