@@ -70,10 +70,12 @@ bench-scale: venv
 	$(BIN)/python -m tests.bench.bench_scale --rows $(ROWS)
 
 # Fault injection at full size (200,000 events, 10 kill -9, a broker restart, 30 s without
-# store; a smaller run is part of `make test`) and the 10-minute soak (not in CI). Both
+# store; then a 3-node cluster's brokers killed under a stream, and two of three at once;
+# a smaller run of each is part of `make test`) and the 10-minute soak (not in CI). Both
 # write their figures to docs/reliability.md.
 chaos: venv
 	$(BIN)/python -m tests.chaos
+	$(BIN)/python -m tests.chaos.cluster
 
 soak: venv
 	$(BIN)/python -m tests.soak

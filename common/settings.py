@@ -189,6 +189,9 @@ class Settings(BaseSettings):
     kafka_version: str = DEFAULT_KAFKA_VERSION
     topic_partitions: Annotated[int, _whole(1, 10_000)] = 2
     topic_replication: Annotated[int, _whole(1, 100)] = 1
+    # `min.insync.replicas` of the topics we create; unset: the broker's default
+    # (on a local cluster, one less than the replication).
+    topic_min_insync_replicas: Annotated[int | None, _whole(1, 100)] = None
     consumer_group: str = "activitylog-worker"
     batch_max_events: Annotated[int, _whole(1, 1_000_000)] = 10_000
     batch_max_seconds: Annotated[float, _number(0.01, 600)] = 1.0

@@ -60,12 +60,15 @@ def ensure_topics(
     partitions: int,
     replication: int,
     timeout: float = 30,
+    min_insync: int | None = None,
 ) -> list[str]:
     """Create those of `topics` that do not exist yet; return the names created.
 
     Idempotent: a topic that already exists is left as it is (its partition
-    count is not changed). Returns once the created topics have a leader for
-    every partition, so a producer can write to them straight away.
+    count is not changed). `min_insync` sets the created topics'
+    `min.insync.replicas` (None: the broker's default). Returns once the
+    created topics have a leader for every partition, so a producer can write
+    to them straight away.
     """
     if not topics:
         return []
@@ -73,8 +76,15 @@ def ensure_topics(
         raise ConfigError("ACTIVITYLOG_TOPIC_PARTITIONS", f"{partitions} must be at least 1")
     if replication < 1:
         raise ConfigError("ACTIVITYLOG_TOPIC_REPLICATION", f"{replication} must be at least 1")
+    if min_insync is not None and not 1 <= min_insync <= replication:
+        raise ConfigError(
+            "ACTIVITYLOG_TOPIC_MIN_INSYNC_REPLICAS",
+            f"{min_insync} must be between 1 and the replication factor {replication}",
+        )
+    configs = {} if min_insync is None else {"min.insync.replicas": str(min_insync)}
     request = {
-        name: {"num_partitions": partitions, "replication_factor": replication} for name in topics
+        name: {"num_partitions": partitions, "replication_factor": replication, "configs": configs}
+        for name in topics
     }
     created: list[str] = []
     with admin_client(bootstrap, timeout) as admin:

@@ -16,7 +16,11 @@ def topics_create(ctx: typer.Context) -> None:
     """Create the v1 topics that are missing (idempotent)."""
     settings: Settings = ctx.obj
     created = ensure_topics(
-        settings.kafka_bootstrap, ALL_TOPICS, settings.topic_partitions, settings.topic_replication
+        settings.kafka_bootstrap,
+        ALL_TOPICS,
+        settings.topic_partitions,
+        settings.topic_replication,
+        min_insync=settings.topic_min_insync_replicas,
     )
     typer.echo(f"created: {', '.join(created)}" if created else "all topics exist")
 

@@ -6,6 +6,8 @@ Kafka version into the cache dir (or taken from `$KAFKA_HOME/libs`), the
 storage is formatted once for KRaft, and `java ... kafka.Kafka` runs detached,
 its pid in `<state dir>/kafka/broker.pid`, so the broker outlives the CLI call
 that started it. Integration tests start their broker through the same class.
+Each node of a local cluster (`activitylog.devstack.cluster`) is one of these
+too, given its `ClusterNode` and its own state dir.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ STORAGE_TOOL_MAIN = "kafka.tools.StorageTool"
 # The broker is a development convenience on a small machine (2 cores): a
 # modest heap, the same as Kafka's own scripts default to, plus a floor.
 BROKER_JVM_OPTS = ("-Xms256m", "-Xmx1g", "-Djava.awt.headless=true")
+# A node of the local cluster: three JVMs share the machine, so each gets a
+# third of the single broker's ceiling (ample for a development load).
+CLUSTER_NODE_JVM_OPTS = ("-Xms128m", "-Xmx384m", "-Djava.awt.headless=true")
 TOOL_JVM_OPTS = ("-Xmx256m", "-Djava.awt.headless=true")
 POLL_INTERVAL = 0.25
 MVN_TIMEOUT = 1800.0
@@ -133,13 +138,7 @@ def render_server_properties(
         "process.roles=broker,controller",
         "node.id=1",
         f"controller.quorum.bootstrap.servers={controller}",
-        f"listeners=PLAINTEXT://{plain},CONTROLLER://{controller}",
-        f"advertised.listeners=PLAINTEXT://{plain}",
-        "controller.listener.names=CONTROLLER",
-        "inter.broker.listener.name=PLAINTEXT",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        f"log.dirs={log_dir}",
-        f"num.partitions={partitions}",
+        *_listener_lines(plain, controller, log_dir, partitions),
         "default.replication.factor=1",
         "auto.create.topics.enable=false",
         "offsets.topic.replication.factor=1",
@@ -151,6 +150,73 @@ def render_server_properties(
         # Two cores: Kafka's defaults (3 network, 8 I/O threads) only add contention.
         "num.network.threads=2",
         "num.io.threads=4",
+        "num.recovery.threads.per.data.dir=1",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _listener_lines(plain: str, controller: str, log_dir: Path, partitions: int) -> list[str]:
+    """The listeners, log dirs and partition count: the same on a single broker and a node."""
+    return [
+        f"listeners=PLAINTEXT://{plain},CONTROLLER://{controller}",
+        f"advertised.listeners=PLAINTEXT://{plain}",
+        "controller.listener.names=CONTROLLER",
+        "inter.broker.listener.name=PLAINTEXT",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        f"log.dirs={log_dir}",
+        f"num.partitions={partitions}",
+    ]
+
+
+@dataclass(frozen=True)
+class ClusterNode:
+    """One node of the local cluster: its id, listeners, and the whole controller quorum.
+
+    Every node is broker and controller at once (combined mode, see
+    `activitylog.devstack.cluster`); `voters` maps each node id to its
+    CONTROLLER port, the static quorum every node is configured with.
+    """
+
+    node_id: int
+    host: str
+    port: int
+    controller_port: int
+    voters: tuple[tuple[int, int], ...]
+    cluster_id: str
+    replication: int
+    min_insync: int
+
+
+def render_cluster_node_properties(node: ClusterNode, *, log_dir: Path, partitions: int) -> str:
+    """The `server.properties` of one node of a local KRaft cluster (broker and controller).
+
+    A static controller quorum (`controller.quorum.voters`) of every node; the
+    internal topics and any topic created without an explicit shape get the
+    cluster's replication and `min.insync.replicas`, as in production.
+    """
+    plain = host_port(node.host, node.port)
+    controller = host_port(node.host, node.controller_port)
+    voters = ",".join(f"{nid}@{host_port(node.host, cport)}" for nid, cport in node.voters)
+    lines = [
+        "# Written by `activitylog stack up --brokers N` on every start; edits are overwritten.",
+        "process.roles=broker,controller",
+        f"node.id={node.node_id}",
+        f"controller.quorum.voters={voters}",
+        *_listener_lines(plain, controller, log_dir, partitions),
+        f"default.replication.factor={node.replication}",
+        f"min.insync.replicas={node.min_insync}",
+        "auto.create.topics.enable=false",
+        "unclean.leader.election.enable=false",
+        f"offsets.topic.replication.factor={node.replication}",
+        f"transaction.state.log.replication.factor={node.replication}",
+        f"transaction.state.log.min.isr={node.min_insync}",
+        f"share.coordinator.state.topic.replication.factor={node.replication}",
+        f"share.coordinator.state.topic.min.isr={node.min_insync}",
+        "group.initial.rebalance.delay.ms=0",
+        # Three nodes on two cores: one thread of each kind is enough for a dev load.
+        "num.network.threads=1",
+        "num.io.threads=2",
+        "num.replica.fetchers=1",
         "num.recovery.threads.per.data.dir=1",
     ]
     return "\n".join(lines) + "\n"
@@ -233,10 +299,14 @@ class KafkaStack:
     and `data/` (the log dirs).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, node: ClusterNode | None = None, state_dir: Path | None = None
+    ) -> None:
         self.settings = settings
+        # A node of a local cluster (`activitylog.devstack.cluster`) rather than the single broker.
+        self.node = node
         # Absolute: the broker runs with its own working directory.
-        self.state_dir = (settings.state_dir / "kafka").absolute()
+        self.state_dir = (state_dir or settings.state_dir / "kafka").absolute()
         self.pid_file = self.state_dir / "broker.pid"
         self.controller_port_file = self.state_dir / "controller.port"
         self.properties_file = self.state_dir / "server.properties"
@@ -310,7 +380,11 @@ class KafkaStack:
         pid = self._running_pid()
         bootstrap = self._configured_bootstrap() if pid is not None else None
         if bootstrap is None:
-            bootstrap = self.settings.kafka_bootstrap
+            bootstrap = (
+                self.settings.kafka_bootstrap
+                if self.node is None
+                else host_port(self.node.host, self.node.port)
+            )
         answering = pid is not None and broker_answers(bootstrap, timeout=3.0)
         return StackStatus(
             running=pid is not None,
@@ -362,6 +436,15 @@ class KafkaStack:
 
     def _start(self, host: str, port: int, timeout: float) -> None:
         """Prepare the state dir, start the JVM and wait until it answers."""
+        pid = self.launch(host, port)
+        self._wait_or_kill(host_port(host, port), pid, timeout)
+
+    def launch(self, host: str, port: int) -> int:
+        """Prepare the state dir and start the JVM, without waiting; return its pid.
+
+        A cluster's nodes are launched together: none answers before a
+        majority of the controller quorum runs.
+        """
         bootstrap = host_port(host, port)
         self.pid_file.unlink(missing_ok=True)
         if not port_is_free(host, port):
@@ -373,13 +456,18 @@ class KafkaStack:
         libs = self.resolve_libs()
         controller_port = self._controller_port(host, port)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        partitions = self.settings.topic_partitions
         self.properties_file.write_text(
             render_server_properties(
                 host=host,
                 port=port,
                 controller_port=controller_port,
                 log_dir=self.data_dir,
-                partitions=self.settings.topic_partitions,
+                partitions=partitions,
+            )
+            if self.node is None
+            else render_cluster_node_properties(
+                self.node, log_dir=self.data_dir, partitions=partitions
             ),
             encoding="utf-8",
         )
@@ -388,7 +476,7 @@ class KafkaStack:
 
         cmd = [
             java,
-            *BROKER_JVM_OPTS,
+            *(BROKER_JVM_OPTS if self.node is None else CLUSTER_NODE_JVM_OPTS),
             *self._logging_opts(),
             "-cp",
             f"{libs}/*",  # expanded by java itself, not by a shell
@@ -410,6 +498,10 @@ class KafkaStack:
             )
         pid = self._proc.pid
         _write_atomically(self.pid_file, f"{pid}\n")
+        return pid
+
+    def _wait_or_kill(self, bootstrap: str, pid: int, timeout: float) -> None:
+        """Wait until the broker answers; on failure kill it and forget its pid."""
         try:
             self._wait_until_answering(bootstrap, pid, time.monotonic() + timeout)
         except BrokerUnavailable:
@@ -451,9 +543,10 @@ class KafkaStack:
             f"{libs}/*",
             STORAGE_TOOL_MAIN,
             "format",
-            "--standalone",
-            "-t",
-            new_cluster_id(),
+            # A cluster's nodes share one id and list their quorum in
+            # `controller.quorum.voters`; the single broker is a quorum of one.
+            *(["--standalone", "-t", new_cluster_id()] if self.node is None else []),
+            *(["-t", self.node.cluster_id] if self.node is not None else []),
             "-c",
             str(self.properties_file),
         ]
@@ -493,6 +586,8 @@ class KafkaStack:
 
     def _controller_port(self, host: str, port: int) -> int:
         """The CONTROLLER listener's port: chosen once, then read back from the state dir."""
+        if self.node is not None:
+            return self._cluster_controller_port(host, self.node.controller_port)
         try:
             remembered = int(self.controller_port_file.read_text().strip())
         except (OSError, ValueError):
@@ -510,6 +605,52 @@ class KafkaStack:
             chosen = free_port(host)
         _write_atomically(self.controller_port_file, f"{chosen}\n")
         return chosen
+
+    def _cluster_controller_port(self, host: str, controller_port: int) -> int:
+        """A cluster node's CONTROLLER port (chosen by the cluster), checked to be free."""
+        if not port_is_free(host, controller_port):
+            raise BrokerUnavailable(
+                f"the controller port {controller_port} of node {self.node_id} is in use; free "
+                f"it, or delete {self.state_dir.parent} to start a fresh cluster"
+            )
+        return controller_port
+
+    @property
+    def node_id(self) -> int:
+        """This broker's `node.id` (the single broker is node 1)."""
+        return 1 if self.node is None else self.node.node_id
+
+    def running_pid(self) -> int | None:
+        """The broker's pid if it runs (public for fault injection: kill -9 a node)."""
+        return self._running_pid()
+
+    def wait_answering(self, timeout: float, pid: int | None = None) -> None:
+        """Wait until the broker `pid` (from `launch`) answers; kill it if it does not.
+
+        Pass the pid `launch` returned: until the child has exec'ed java, its
+        command line is not yet the broker's.
+        """
+        pid = pid if pid is not None else self._running_pid()
+        if pid is None:
+            raise BrokerUnavailable(self._failure(f"node {self.node_id} is not running"))
+        self._wait_or_kill(self._configured_bootstrap() or "", pid, timeout)
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Send `sig` to the broker if it runs, without waiting."""
+        pid = self._running_pid()
+        if pid is not None:
+            self._signal(pid, sig)
+
+    def kill(self, sig: signal.Signals = signal.SIGKILL, timeout: float = 30) -> int | None:
+        """Send `sig` to the broker and wait for it to exit; the pid it had, or None."""
+        pid = self._running_pid()
+        if pid is None:
+            return None
+        self._signal(pid, sig)
+        if not self._wait_for_exit(pid, time.monotonic() + timeout):
+            raise BrokerUnavailable(f"Kafka node {self.node_id} (pid {pid}) ignored {sig.name}")
+        self.pid_file.unlink(missing_ok=True)
+        return pid
 
     # ----------------------------------------------------------------- jars
 

@@ -42,9 +42,11 @@ class PacedPublisher(threading.Thread):
     """Publish `spec`'s events at `rate` per second in a background thread.
 
     After `join()`: `report` (the publisher's delivery report), `sent_ids`,
-    `delivered_ids` (acknowledged with an offset), `error` (anything that
-    stopped the thread), `finished_at` (monotonic time the last answer came).
-    `sent` and `done` can be read while it runs.
+    `delivered_ids` (acknowledged with an offset), `receipts` (every record's
+    outcome), `error` (anything that stopped the thread), `finished_at`
+    (monotonic time the last answer came). `sent`, `done` and `progress()` can
+    be read while it runs. `publisher_options` go to `ActivityPublisher` (a
+    shorter delivery timeout, say).
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class PacedPublisher(threading.Thread):
         *,
         close_timeout: float = 300.0,
         events: Iterator[tuple[str, dict[str, Any]]] | None = None,
+        publisher_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(name="paced-publisher", daemon=True)
         self.bootstrap = bootstrap
@@ -62,6 +65,9 @@ class PacedPublisher(threading.Thread):
         self.rate = rate
         self.close_timeout = close_timeout
         self._events = events
+        self._publisher_options = publisher_options or {}
+        self._live: ActivityPublisher | None = None
+        self.receipts: list[Receipt] = []
         self.sent = 0
         self.done = threading.Event()
         self.stop_requested = threading.Event()
@@ -76,7 +82,10 @@ class PacedPublisher(threading.Thread):
         receipts: list[Receipt] = []
         publisher: ActivityPublisher | None = None
         try:
-            publisher = ActivityPublisher(self.bootstrap, close_timeout=self.close_timeout)
+            publisher = ActivityPublisher(
+                self.bootstrap, close_timeout=self.close_timeout, **self._publisher_options
+            )
+            self._live = publisher
             self.started_at = time.monotonic()
             for index, (topic, event) in enumerate(self._events or simulate(self.spec)):
                 if self.stop_requested.is_set():
@@ -92,9 +101,16 @@ class PacedPublisher(threading.Thread):
         finally:
             if publisher is not None:
                 self.report = publisher.close()
+            self.receipts = receipts
             self.sent_ids = {r.event_id for r in receipts if r.event_id}
             self.delivered_ids = {
                 r.event_id for r in receipts if r.event_id and r.delivery is not None
             }
             self.finished_at = time.monotonic()
             self.done.set()
+
+    def progress(self) -> DeliveryReport | None:
+        """The delivery counts so far (acknowledged, failed, pending), None before it starts."""
+        if self.report is not None:
+            return self.report
+        return None if self._live is None else self._live.report
