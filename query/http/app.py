@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
+from common.api_keys import KeyRing, key_entries, server_secret
 from common.settings import Settings
 from common.store import Store
 from query.http.errors import install_error_handlers
@@ -57,6 +58,7 @@ def create_api(
         jobs=jobs,
         now=now,
         health=health,
+        keys=key_ring(settings),
     )
     app.add_middleware(RequestLimits, limits=limits)  # before anything else runs
     install_error_handlers(app)
@@ -70,3 +72,11 @@ def create_api(
     register_pages(app)  # `/`, the Subscriptions page and `/static/...` (no API key: no data)
     declare_error_responses(app)  # the 4xx/5xx each operation really answers, in /openapi.json
     return app
+
+
+def key_ring(settings: Settings) -> KeyRing | None:
+    """The configured API keys as HMACs under the server secret; None without keys."""
+    if settings.api_keys is None:
+        return None
+    secret = server_secret(settings.api_key_secret, settings.state_dir)
+    return KeyRing(key_entries(settings.api_keys), secret)
