@@ -35,6 +35,8 @@ CANCELLED: Final = "cancelled"
 EXPIRED: Final = "expired"  # the file was removed after the retention period
 DELETED: Final = "deleted"  # the file was removed on request (DELETE on a finished job)
 ACTIVE_STATES: Final = frozenset({QUEUED, RUNNING})
+# `created_by` of a job a schedule started: `schedule:<id> via key:<label>` (query/schedules/).
+SCHEDULE_PREFIX: Final = "schedule:"
 
 
 @dataclass(frozen=True)
@@ -250,6 +252,18 @@ class JobTable:
             {"id": job_id},
         )
         return _job(rows[0]) if rows else None
+
+    def latest_of(self, job_ids: list[str]) -> dict[str, Job]:
+        """The latest state of each of `job_ids` that is a job (a direct export is not)."""
+        if not job_ids:
+            return {}
+        rows = self.store.query_rows(
+            f"SELECT {', '.join(_COLUMNS)} FROM {JOBS_TABLE} "  # noqa: S608 - our constants
+            f"WHERE job_id IN {{ids:Array(String)}} {_LATEST}",
+            {"ids": job_ids},
+        )
+        jobs = [_job(row) for row in rows]
+        return {job.job_id: job for job in jobs}
 
     def in_states(self, states: frozenset[str]) -> list[Job]:
         """Every job whose latest state is one of `states`, oldest first."""
