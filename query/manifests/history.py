@@ -26,6 +26,7 @@ from schemas.tables import MANIFESTS_TABLE
 MAX_LIMIT: Final = 500
 DEFAULT_LIMIT: Final = 50
 KEY_MARK: Final = "key:"
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 DIRECT: Final = "direct"
 JOB: Final = "job"
@@ -53,18 +54,16 @@ def list_exports(
     cursor: str | None = None,
 ) -> HistoryPage:
     """One page of `partner_id`'s sealed exports (None: every partner's), newest first."""
-    where = ["1"]
-    params: dict[str, Any] = {"n": limit + 1}
-    if partner_id is not None:
-        where.append("partner_id = {p:String}")
-        params["p"] = partner_id
+    # One constant statement: an empty `p` is every partner, `c` 0 the first page.
+    params: dict[str, Any] = {"n": limit + 1, "p": partner_id or "", "c": 0, "at": EPOCH, "id": ""}
     if cursor is not None:
         at, export_id = decode_cursor(cursor)
-        where.append("(created_at, export_id) < ({at:DateTime64(3, 'UTC')}, {id:String})")
-        params |= {"at": at, "id": export_id}
+        params |= {"c": 1, "at": at, "id": export_id}
     rows = store.query_rows(
         f"SELECT export_id, seq, created_at, manifest FROM {MANIFESTS_TABLE} FINAL "  # noqa: S608
-        f"WHERE {' AND '.join(where)} ORDER BY created_at DESC, export_id DESC LIMIT {{n:UInt32}}",
+        "WHERE ({p:String} = '' OR partner_id = {p:String}) AND ({c:UInt8} = 0 OR "
+        "(created_at, export_id) < ({at:DateTime64(3, 'UTC')}, {id:String})) "
+        "ORDER BY created_at DESC, export_id DESC LIMIT {n:UInt32}",
         params,
     )
     more = len(rows) > limit
