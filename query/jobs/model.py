@@ -35,8 +35,6 @@ CANCELLED: Final = "cancelled"
 EXPIRED: Final = "expired"  # the file was removed after the retention period
 DELETED: Final = "deleted"  # the file was removed on request (DELETE on a finished job)
 ACTIVE_STATES: Final = frozenset({QUEUED, RUNNING})
-# `created_by` of a job a schedule started: `schedule:<id> via key:<label>` (query/schedules/).
-SCHEDULE_PREFIX: Final = "schedule:"
 
 
 @dataclass(frozen=True)

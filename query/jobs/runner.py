@@ -9,6 +9,13 @@ too. It reads through a `Store` of its own, so the page and the worker
 never wait for a job. At start-up it restarts the jobs a previous process
 left queued or running (a closed range gives the same bytes again) and
 removes files past their retention.
+
+It also fires scheduled exports (`query.jobs.schedules`): at start-up and
+then every `SCHEDULE_TICK` seconds it creates the export job of each run
+that is due and has none yet. The job id derives from the schedule and the
+period, so a run is created once however many times the runner looks,
+across restarts and kill -9; a run missed while the service was down is
+created at the next start.
 """
 
 from __future__ import annotations
@@ -43,8 +50,20 @@ from query.jobs.model import (
     new_job,
 )
 from query.jobs.retention import expired, retained, retention_deadline, sweep_interval
+from query.jobs.schedules import (
+    ACTIVE,
+    Schedule,
+    ScheduleTable,
+    job_request_for,
+    run_job_id,
+)
 from query.manifests.ledger import ExportLedger
-from query.manifests.model import ExportFacts, ExportRequestInfo, export_request_info
+from query.manifests.model import (
+    ExportFacts,
+    ExportRequestInfo,
+    export_request_info,
+    scheduled_by,
+)
 from query.reads.slices import count_activity
 
 log = logging.getLogger(__name__)
@@ -52,6 +71,8 @@ log = logging.getLogger(__name__)
 # Progress goes to the store at most this often (and on every state change);
 # a status request in this process sees the live count in between.
 PERSIST_EVERY: Final = 0.5
+# How often due schedules are looked for: a run starts at most this late.
+SCHEDULE_TICK: Final = 30.0
 
 
 def request_info(job: Job) -> ExportRequestInfo:
@@ -82,6 +103,7 @@ class ExportJobRunner:
     ) -> None:
         self.settings = settings
         self.table = JobTable(store)
+        self.schedules = ScheduleTable(store)
         self.ledger = ledger
         self.directory = settings.export_path
         self._open_reader = open_reader or (lambda: Store.from_settings(settings))
@@ -105,7 +127,13 @@ class ExportJobRunner:
                 job = self._save(job.advance(self._now(), state=QUEUED, rows_written=0))
             self._queue.put(job.job_id)
         self.sweep()
-        for target, name in ((self._work, "export-jobs"), (self._sweeper, "export-sweeper")):
+        self._fire_logged()  # runs missed while the service was down
+        threads = (
+            (self._work, "export-jobs"),
+            (self._sweeper, "export-sweeper"),
+            (self._scheduler, "export-schedules"),
+        )
+        for target, name in threads:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -181,6 +209,49 @@ class ExportJobRunner:
             self.file_path(job).unlink(missing_ok=True)
             self._save(job.advance(now, state=EXPIRED))
         return len(past)
+
+    # -- schedules ----------------------------------------------------------------
+
+    def fire_schedules(self) -> list[Job]:
+        """Create and queue the job of every due run that has none yet; returns the new jobs."""
+        now = self._now()
+        created: list[Job] = []
+        for schedule in self.schedules.in_state(ACTIVE):
+            created += self._fire(schedule, now)
+        return created
+
+    def _fire(self, schedule: Schedule, now: datetime) -> list[Job]:
+        runs = schedule.due_runs(now)
+        if not runs:
+            return []
+        ids = [run_job_id(schedule.schedule_id, run.period) for run in runs]
+        existing = self.table.latest_of(ids)
+        created: list[Job] = []
+        for run, job_id in zip(runs, ids, strict=True):
+            if job_id in existing:
+                continue
+            request = job_request_for(schedule.rule, run, now)
+            owner = scheduled_by(schedule.schedule_id, schedule.created_by)
+            job = self.submit(job_id, schedule.scope, owner, request)
+            log.info(
+                "schedule %s: export job %s for %s (due %s)",
+                schedule.schedule_id,
+                job_id,
+                run.period,
+                run.due_at.isoformat(),
+            )
+            created.append(job)
+        return created
+
+    def _fire_logged(self) -> None:
+        try:
+            self.fire_schedules()
+        except ActivityLogError as exc:  # the store is down: the next tick tries again
+            log.warning("firing scheduled exports failed: %s", exc.message)
+
+    def _scheduler(self) -> None:
+        while not self._stopping.wait(SCHEDULE_TICK):
+            self._fire_logged()
 
     # -- the work -----------------------------------------------------------------
 

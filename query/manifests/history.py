@@ -19,7 +19,8 @@ import orjson
 from common.settings import ALL_PARTNERS
 from common.store import Store
 from common.timefmt import iso_utc
-from query.jobs.model import DONE, SCHEDULE_PREFIX, Job, JobTable
+from query.jobs.model import DONE, Job, JobTable
+from query.manifests.model import schedule_of
 from query.reads.pages import decode_cursor, encode_cursor
 from schemas.tables import MANIFESTS_TABLE
 
@@ -84,9 +85,8 @@ def list_exports(
 def _item(seq: int, manifest: dict[str, Any], job: Job | None, now: datetime) -> dict[str, Any]:
     export_id = str(manifest["export_id"])
     created_by = str(manifest.get("created_by") or "")
-    kind = DIRECT
-    if job is not None:
-        kind = SCHEDULED if job.created_by.startswith(SCHEDULE_PREFIX) else JOB
+    schedule_id = schedule_of(created_by)
+    kind = DIRECT if job is None else SCHEDULED if schedule_id else JOB
     retained = job is not None and job.effective_state(now) == DONE
     base = f"/api/v1/exports/{export_id}"
     return {
@@ -95,9 +95,7 @@ def _item(seq: int, manifest: dict[str, Any], job: Job | None, now: datetime) ->
         "created_by": created_by,
         "key": key_of(created_by),
         "kind": kind,
-        "schedule_id": job.created_by.split(" ", 1)[0][len(SCHEDULE_PREFIX) :]
-        if kind == SCHEDULED and job is not None
-        else None,
+        "schedule_id": schedule_id,
         "partner_id": manifest.get("partner_id") or ALL_PARTNERS,
         "from": manifest.get("from"),
         "to": manifest.get("to"),

@@ -48,6 +48,7 @@ ALLOWED: dict[str, str] = {
     "MIGRATIONS_TABLE": "table name constant",
     "MANIFESTS_TABLE": "table name constant",
     "JOBS_TABLE": "table name constant",
+    "SCHEDULES_TABLE": "table name constant",
     "EMBEDDED_DATABASE": "database name constant",
     "table": "schemas.ddl: a table name from data_table(), constants",
     "local": "schemas.ddl: the local table name, constants",
