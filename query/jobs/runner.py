@@ -112,6 +112,7 @@ class ExportJobRunner:
         self._live: dict[str, Job] = {}
         self._cancel: set[str] = set()
         self._lock = threading.Lock()
+        self._fire_lock = threading.Lock()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -214,11 +215,12 @@ class ExportJobRunner:
 
     def fire_schedules(self) -> list[Job]:
         """Create and queue the job of every due run that has none yet; returns the new jobs."""
-        now = self._now()
-        created: list[Job] = []
-        for schedule in self.schedules.in_state(ACTIVE):
-            created += self._fire(schedule, now)
-        return created
+        with self._fire_lock:  # one look at a time: two could both see a run without its job
+            now = self._now()
+            created: list[Job] = []
+            for schedule in self.schedules.in_state(ACTIVE):
+                created += self._fire(schedule, now)
+            return created
 
     def _fire(self, schedule: Schedule, now: datetime) -> list[Job]:
         runs = schedule.due_runs(now)
