@@ -21,6 +21,7 @@ created at the next start.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import queue
 import threading
@@ -291,6 +292,11 @@ class ExportJobRunner:
                 log.warning("sweeping expired exports failed: %s", exc.message)
 
     def _run(self, job: Job, progress: Callable[[Job], None] | None) -> Job:
+        sealed = self._sealed_before(job)
+        if sealed is not None:
+            if progress is not None:
+                progress(sealed)
+            return sealed
         now = self._now()
         job = job.advance(now, state=RUNNING, rows_written=0, bytes_written=0, error="")
         self._set_state(job, persist=True)
@@ -344,6 +350,39 @@ class ExportJobRunner:
         if progress is not None:
             progress(job)
         return job
+
+    def _sealed_before(self, job: Job) -> Job | None:
+        """The job marked done when a previous process sealed it and died before saying so.
+
+        Between the seal and the `done` record a kill -9 leaves a job that looks
+        unfinished; running it again would seal a second manifest for one export.
+        Its file is kept when it is the one the manifest describes.
+        """
+        if self.ledger is None:
+            return None
+        manifest = self.ledger.manifest(job.job_id, None)
+        if manifest is None:
+            return None
+        path = self.file_path(job)
+        try:
+            digest = file_sha256(path)
+        except FileNotFoundError:
+            digest = ""
+        if digest != manifest.get("sha256"):
+            return self._finish_failed(job, "sealed by a process that stopped; its file is gone")
+        finished = self._now()
+        done = job.advance(
+            finished,
+            state=DONE,
+            rows_written=int(manifest.get("rows") or 0),
+            bytes_written=path.stat().st_size,
+            sha256=digest,
+            finished_at=finished,
+            expires_at=retention_deadline(finished, self.settings.export_retention_hours),
+        )
+        self._set_state(done, persist=True, done=True)
+        log.info("export job %s was sealed before a restart: marked done", job.job_id)
+        return done
 
     def _write(
         self, job: Job, chunks: Iterator[bytes], part: Path, progress: Callable[[Job], None] | None
@@ -436,3 +475,12 @@ class ExportJobRunner:
     def _save(self, job: Job) -> Job:
         self.table.save(job)
         return job
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
