@@ -15,9 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from activitylog.cli import main
 from common.settings import Settings
 from common.store import Store
 from query.http.app import create_api
@@ -51,6 +53,7 @@ class Stack:
     jobs: ExportJobRunner
     store: Store
     clock: Clock
+    root: Path
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +75,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         app = create_api(store, settings, now=clock, jobs=jobs, ledger=ledger)
         with TestClient(app) as client:
-            yield Stack(client, jobs, store, clock)
+            yield Stack(client, jobs, store, clock, root)
     finally:
         jobs.stop()
         store.close()
@@ -175,3 +178,33 @@ def test_the_admin_sees_every_schedule_and_a_partner_cannot_delete_anothers(stac
     assert client.delete(f"/api/v1/schedules/{sid}", headers=A).status_code == 404
     assert client.get(f"/api/v1/schedules/{sid}", headers=B).json()["state"] == "active"
     assert client.delete(f"/api/v1/schedules/{sid}", headers=B).json()["state"] == "deleted"
+
+
+def test_cli_adds_lists_and_removes_schedules_on_the_store(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ACTIVITYLOG_CLICKHOUSE_URL", f"chdb://{stack.root / 'ch'}")
+    monkeypatch.setenv("ACTIVITYLOG_STATE_DIR", str(stack.root / "cli-state"))
+    add = ["schedules", "add", "--every", "week", "--day", "monday", "--at", "06:30"]
+    assert (
+        main([*add, "--tz", "Europe/Paris", "--filter", "action=order", "--partner", "ptn-a"]) == 0
+    )
+    added = capsys.readouterr().out
+    sid = added.split(":", 1)[0]
+    assert "every monday at 06:30 Europe/Paris, the previous week" in added
+    assert main(["schedules", "list", "--json"]) == 0
+    listed = orjson.loads(capsys.readouterr().out)["items"]
+    mine = next(s for s in listed if s["id"] == sid)
+    assert mine["partner_id"] == "ptn-a" and mine["rule"]["filters"] == {"action": "order"}
+    assert mine["created_by"].startswith("os:")
+    assert sid in [
+        s["id"] for s in stack.client.get("/api/v1/schedules", headers=A).json()["items"]
+    ]
+    assert main(["schedules", "remove", sid]) == 0
+    assert capsys.readouterr().out.strip() == f"removed {sid}"
+    assert main(["schedules", "list"]) == 0
+    assert sid not in capsys.readouterr().out
+
+    assert main([*add, "--tz", "Nowhere/Land"]) == 2
+    assert "tz: unknown time zone" in capsys.readouterr().err
+    assert main(["schedules", "remove", "sch_nothing"]) != 0
