@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from common.errors import NotFound
+from query.exports.formats import EXPORT_FORMATS
 from query.http.auth import CallerDep
 from query.http.routes.jobs import JsonBody, RunnerDep
 from query.http.services import ServicesDep
@@ -43,14 +44,15 @@ def create_schedule(
 
 @router.get("/api/v1/schedules")
 def list_schedules(who: CallerDep, services: ServicesDep, jobs: RunnerDep) -> JSONResponse:
-    """The caller's active schedules, oldest first, each with its next run."""
+    """The caller's active schedules, oldest first, each with its next run; the formats."""
     now = services.now()
     items = [
         schedule_body(s, now)
         for s in jobs.schedules.in_state(ACTIVE)
         if s.visible_to(who.partner_id)
     ]
-    return JSONResponse({"items": items})
+    # The formats a schedule may take, for a form to offer (the one list, query/exports/).
+    return JSONResponse({"items": items, "formats": list(EXPORT_FORMATS)})
 
 
 @router.get("/api/v1/schedules/{schedule_id}")
