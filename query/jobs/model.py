@@ -125,8 +125,23 @@ def job_request(params: Mapping[str, Any], now: datetime) -> JobRequest:
     )
 
 
+class PartnerOwned:
+    """What a job or a schedule belongs to: one partner, or `*` for every-partner keys."""
+
+    partner_id: str
+
+    @property
+    def scope(self) -> str | None:
+        """The partner it reads (None = every partner)."""
+        return None if self.partner_id == ALL_PARTNERS else self.partner_id
+
+    def visible_to(self, partner_id: str | None) -> bool:
+        """Partner-scoped like every read: an every-partner caller sees all of them."""
+        return partner_id is None or partner_id == self.partner_id
+
+
 @dataclass(frozen=True)
-class Job:
+class Job(PartnerOwned):
     """One job's latest recorded state."""
 
     job_id: str
@@ -145,15 +160,6 @@ class Job:
     error: str = ""
     finished_at: datetime | None = None
     expires_at: datetime | None = None
-
-    @property
-    def scope(self) -> str | None:
-        """The partner the job reads (None = every partner)."""
-        return None if self.partner_id == ALL_PARTNERS else self.partner_id
-
-    def visible_to(self, partner_id: str | None) -> bool:
-        """Partner-scoped like every read: an every-partner caller sees every job."""
-        return partner_id is None or partner_id == self.partner_id
 
     def effective_state(self, now: datetime) -> str:
         """The state, with a done job past its retention shown as expired before the sweep."""

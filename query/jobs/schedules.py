@@ -40,7 +40,7 @@ from common.store import Store
 from common.timefmt import iso_utc
 from query.exports.formats import check_export
 from query.filters import FILTER_FIELDS
-from query.jobs.model import JobRequest, job_request
+from query.jobs.model import JobRequest, PartnerOwned, job_request
 from query.ranges import parse_zone
 from schemas.tables import SCHEDULES_TABLE
 
@@ -308,7 +308,7 @@ def is_schedule_id(text: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Schedule:
+class Schedule(PartnerOwned):
     """One schedule's latest recorded version."""
 
     schedule_id: str
@@ -319,13 +319,6 @@ class Schedule:
     state: str = ACTIVE
     version: int = 1
     updated_at: datetime | None = None
-
-    @property
-    def scope(self) -> str | None:
-        return None if self.partner_id == ALL_PARTNERS else self.partner_id
-
-    def visible_to(self, partner_id: str | None) -> bool:
-        return partner_id is None or partner_id == self.partner_id
 
     def due_runs(self, now: datetime) -> list[Run]:
         """The runs due since the schedule was made, up to `now` (the newest few)."""

@@ -23,6 +23,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.fixtures.browser import guarded_page
 from tests.fixtures.serve import ServeProcess, wait_until
 
 ROWS = 3_000
@@ -71,26 +72,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 @pytest.fixture()
 def page(chromium: Browser, served: Served) -> Iterator[Page]:
-    context = chromium.new_context(
-        timezone_id="Europe/Paris", locale="en-GB", viewport={"width": 1366, "height": 900}
-    )
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
-    page.on(
-        "request",
-        lambda req: (
-            None
-            if req.url.startswith((served.server.url, "blob:", "data:"))
-            else problems.append(f"off-site request: {req.url}")
-        ),
-    )
-    try:
+    with guarded_page(
+        chromium, served.server.url, timezone_id="Europe/Paris", timeout_ms=TIMEOUT_MS
+    ) as page:
         yield page
-    finally:
-        context.close()
-    assert problems == [], problems
 
 
 def _job(served: Served) -> dict[str, Any]:
