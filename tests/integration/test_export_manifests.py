@@ -337,5 +337,12 @@ def test_cli_through_a_running_server_keeps_the_servers_manifest(
         assert _verify(outputs[0]) == 0 and _verify(outputs[1]) == 0
         assert _verify("--chain", *manifests) == 0
         assert orjson.loads(manifests[1].read_bytes())["previous"] == manifest_digest(first)
+        # The history through the running server: the key's partner, named by the key.
+        capsys.readouterr()
+        assert main(["exports", "list", "--json"]) == 0
+        history = orjson.loads(capsys.readouterr().out)["items"]
+        assert [item["id"] for item in history][1] == first["export_id"]
+        assert {item["key"] for item in history} == {"analyst"}
+        assert {item["partner_id"] for item in history} == {partner}
     finally:
         assert serve.stop() == 0, serve.log()

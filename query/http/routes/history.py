@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from common.errors import Gone, NotFound
 from query.http.auth import CallerDep
+from query.http.openapi import error_responses
 from query.http.routes.jobs import RunnerDep, finished_file
 from query.http.services import ServicesDep
 from query.manifests.history import DEFAULT_LIMIT, MAX_LIMIT, list_exports, page_body
@@ -38,7 +39,7 @@ def export_history(
     return JSONResponse(page_body(page))
 
 
-@router.post("/api/v1/exports/{export_id}/verify")
+@router.post("/api/v1/exports/{export_id}/verify", responses=error_responses(410))
 def verify_export(
     export_id: str, who: CallerDep, services: ServicesDep, jobs: RunnerDep
 ) -> JSONResponse:
