@@ -23,6 +23,7 @@ from activitylog.cli import main
 from common.settings import Settings
 from common.store import Store
 from query.http.app import create_api
+from query.http.routes import schedules as schedule_routes
 from query.jobs.runner import ExportJobRunner
 from query.jobs.schedules import run_job_id
 from query.manifests.audit import finished_event
@@ -208,3 +209,16 @@ def test_cli_adds_lists_and_removes_schedules_on_the_store(
     assert main([*add, "--tz", "Nowhere/Land"]) == 2
     assert "tz: unknown time zone" in capsys.readouterr().err
     assert main(["schedules", "remove", "sch_nothing"]) != 0
+
+
+def test_a_partner_has_at_most_max_schedules(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(schedule_routes, "MAX_SCHEDULES", 2)
+    made = [
+        stack.client.post("/api/v1/schedules", json=MONTHLY, headers=B).json()["id"]
+        for _ in range(2)
+    ]
+    refused = stack.client.post("/api/v1/schedules", json=MONTHLY, headers=B)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "too_many_schedules"
+    assert stack.client.post("/api/v1/schedules", json=MONTHLY, headers=A).status_code == 201
+    stack.client.delete(f"/api/v1/schedules/{made[0]}", headers=B)
+    assert stack.client.post("/api/v1/schedules", json=MONTHLY, headers=B).status_code == 201

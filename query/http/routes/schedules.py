@@ -11,9 +11,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from common.errors import NotFound
+from common.errors import NotFound, TooManySchedules
 from query.exports.formats import EXPORT_FORMATS
 from query.http.auth import CallerDep
+from query.http.openapi import error_responses
 from query.http.routes.jobs import JsonBody, RunnerDep
 from query.http.services import ServicesDep
 from query.jobs.schedules import (
@@ -28,16 +29,25 @@ from query.jobs.schedules import (
 )
 
 router = APIRouter(tags=["schedules"])
+# Active schedules per partner: each one is a job every period, and a partner's burst of
+# schedules must not fill the one job queue every partner shares.
+MAX_SCHEDULES = 50
 
 
-@router.post("/api/v1/schedules", status_code=201)
+@router.post("/api/v1/schedules", status_code=201, responses=error_responses(429))
 def create_schedule(
     who: CallerDep, services: ServicesDep, body: JsonBody, jobs: RunnerDep
 ) -> JSONResponse:
     """Schedule an export: `every` month|week|day, `day`, `at` HH:MM, `tz`, format, filters."""
     now = services.now()
     rule = parse_rule(body, now)
-    schedule = jobs.schedules.save(new_schedule(who.partner_id, who.created_by, rule, now))
+    schedule = new_schedule(who.partner_id, who.created_by, rule, now)
+    active = jobs.schedules.in_state(ACTIVE)
+    if sum(1 for s in active if s.partner_id == schedule.partner_id) >= MAX_SCHEDULES:
+        raise TooManySchedules(
+            f"{MAX_SCHEDULES} schedules are already active for this key's partner; remove one first"
+        )
+    jobs.schedules.save(schedule)
     shown = schedule_body(schedule, now)
     return JSONResponse(shown, status_code=201, headers={"Location": shown["url"]})
 
