@@ -130,6 +130,13 @@ class TooManyJobs(ActivityLogError):
     http_status = 429
 
 
+class TooManySchedules(ActivityLogError):
+    """One partner already has as many active export schedules as allowed."""
+
+    code = "too_many_schedules"
+    http_status = 429
+
+
 class Internal(ActivityLogError):
     """An unexpected failure, as the API answers it: the details go to the server log."""
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final
 
-from pydantic import AliasChoices, BeforeValidator, Field, ValidationInfo
+from pydantic import AliasChoices, BeforeValidator, Field, ValidationInfo, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -27,6 +27,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from common.api_keys import split_name
 from common.errors import ConfigError
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
@@ -39,29 +40,67 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 ENV_PREFIX: Final = "ACTIVITYLOG_"
 
 
-def parse_api_keys(text: str) -> dict[str, str]:
-    """Parse `key1=partner_id,key2=*` into {key: partner_id}."""
+def parse_api_keys(text: str, variable: str = "ACTIVITYLOG_API_KEYS") -> dict[str, str]:
+    """Parse `name1:key1=partner_id,key2=*` into {[name:]key: partner_id} (common/api_keys.py).
+
+    Entries are separated by commas or new lines; in a keys file a line
+    starting with `#` is a comment. A name may be given once only.
+    """
     keys: dict[str, str] = {}
-    for item in text.split(","):
-        item = item.strip()
-        if not item:
+    for line in text.splitlines():
+        if line.strip().startswith("#"):
             continue
-        key, sep, partner = item.partition("=")
-        key, partner = key.strip(), partner.strip()
-        if not sep or not key or not partner:
-            raise ConfigError(
-                "ACTIVITYLOG_API_KEYS",
-                f"entry {item.split('=')[0][:4]}... must look like KEY=PARTNER_ID or KEY=*",
-            )
-        keys[key] = partner
+        for item in line.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            left, sep, partner = item.partition("=")
+            left, partner = left.strip(), partner.strip()
+            if not sep or not left or not partner:
+                raise ConfigError(
+                    variable,
+                    f"entry {item.split('=')[0][:4]}... must look like "
+                    "NAME:KEY=PARTNER_ID, KEY=PARTNER_ID or KEY=*",
+                )
+            if left in keys:
+                raise ConfigError(variable, f"entry {left[:4]}... is given twice")
+            keys[left] = partner
     if not keys:
-        raise ConfigError("ACTIVITYLOG_API_KEYS", "is set but names no key")
+        raise ConfigError(variable, "is set but names no key")
+    check_unique_keys(keys, variable)
     return keys
+
+
+def check_unique_keys(keys: Mapping[str, str], variable: str) -> None:
+    """Each name and each key once: history and audit must say which key acted."""
+    names: set[str] = set()
+    seen: set[str] = set()
+    for left in keys:
+        name, key = split_name(left)
+        if name is not None and name in names:
+            raise ConfigError(variable, f"key name {name!r} is given twice")
+        if key in seen:
+            raise ConfigError(variable, f"the key of entry {left[:4]}... is given twice")
+        if name is not None:
+            names.add(name)
+        seen.add(key)
 
 
 def _api_keys(_name: str, text: str) -> dict[str, str] | None:
     """A blank variable is an unset one: no keys, loopback only."""
     return parse_api_keys(text) if text.strip() else None
+
+
+def read_api_keys_file(path: Path) -> dict[str, str]:
+    """The entries of `ACTIVITYLOG_API_KEYS_FILE` (one `[NAME:]KEY=PARTNER` a line)."""
+    name = "ACTIVITYLOG_API_KEYS_FILE"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(name, f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(name, f"{path} is not UTF-8 text") from None
+    return parse_api_keys(text, name)
 
 
 def _bootstrap(name: str, value: str) -> str:
@@ -175,9 +214,15 @@ class Settings(BaseSettings):
     retention_days: Annotated[int, _whole(0, 36_500)] = 0
     api_host: str = "127.0.0.1"
     api_port: Annotated[int, _whole(1, 65535)] = 8080
-    # API key -> partner id ("*" = every partner); None = no auth (loopback only).
-    # NoDecode: the variable is `KEY=PARTNER,...`, not the JSON pydantic-settings expects.
-    api_keys: Annotated[Mapping[str, str] | None, NoDecode, _from_text(_api_keys)] = None
+    # [NAME:]API key -> partner id ("*" = every partner); None = no auth (loopback only).
+    # NoDecode: the variable is `NAME:KEY=PARTNER,...`, not the JSON pydantic-settings expects.
+    # The entries of ACTIVITYLOG_API_KEYS_FILE join them (common/api_keys.py).
+    api_keys: Annotated[
+        Mapping[str, str] | None, NoDecode, _from_text(_api_keys), Field(repr=False)
+    ] = None
+    api_keys_file: Path | None = None
+    # The HMAC secret keys are held and labelled under (None: one kept in the state dir).
+    api_key_secret: str | None = Field(default=None, repr=False)
     # Key the CLI sends to a running server when it needs one.
     api_key: str | None = None
     state_dir: Path = Path(".activitylog")
@@ -220,6 +265,23 @@ class Settings(BaseSettings):
     # While this file exists, a running export job holds between two chunks (its status,
     # cancel and shutdown still answer): an operator's pause, and the tests' hold on a job.
     export_jobs_pause_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _keys_file(self) -> Settings:
+        """Merge the keys file's entries into `api_keys` (a key in both is an error)."""
+        if self.api_keys_file is None:
+            return self
+        merged = dict(self.api_keys or {})
+        for left, partner in read_api_keys_file(self.api_keys_file).items():
+            if left in merged:
+                raise ConfigError(
+                    "ACTIVITYLOG_API_KEYS_FILE",
+                    f"entry {left[:4]}... is also in ACTIVITYLOG_API_KEYS",
+                )
+            merged[left] = partner
+        check_unique_keys(merged, "ACTIVITYLOG_API_KEYS_FILE")
+        object.__setattr__(self, "api_keys", merged)  # frozen: set once, while validating
+        return self
 
     @classmethod
     def settings_customise_sources(

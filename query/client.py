@@ -197,6 +197,22 @@ class HttpReader:
         finally:
             response.close()
 
+    def call(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        """One JSON call to the API (history, schedules); a 4xx becomes its typed error."""
+        try:
+            response = self.http.request(method, path, params=params, json=body)
+        except httpx.HTTPError as exc:
+            raise ApiUnavailable(f"cannot reach the server at {self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise_for_error(response)
+        return response.json()
+
     def _get(self, path: str, params: dict[str, Any]) -> httpx.Response:
         try:
             response = self.http.get(path, params=params)

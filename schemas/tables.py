@@ -14,6 +14,8 @@ MIGRATIONS_TABLE: Final = "schema_migrations"
 MANIFESTS_TABLE: Final = "export_manifests"
 # Export jobs' states, one row per change (`query/jobs/`).
 JOBS_TABLE: Final = "export_jobs"
+# Scheduled exports, one row per change (`query/jobs/schedules.py`).
+SCHEDULES_TABLE: Final = "export_schedules"
 # Access paths fed from activity by materialized views (schemas/migrations/0004_access_paths.sql):
 # one event's activity key, and a customer's history (`query/reads/`).
 BY_EVENT_TABLE: Final = "activity_by_event"

@@ -13,8 +13,10 @@ from typing import Any, cast
 import click
 import typer
 
+from activitylog.cli.exports import exports_app
 from activitylog.cli.produce import produce, simulate
 from activitylog.cli.query import export, query
+from activitylog.cli.schedules import schedules_app
 from activitylog.cli.serve import api, demo, migrate, serve, worker
 from activitylog.cli.stack import stack_app
 from activitylog.cli.topics import topics_app
@@ -31,6 +33,8 @@ app = typer.Typer(
 )
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
+app.add_typer(exports_app, name="exports")
+app.add_typer(schedules_app, name="schedules")
 for command in (migrate, serve, worker, api, demo, produce, simulate, query, export, verify):
     app.command()(command)
 

@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
+from common.api_keys import KeyRing, key_entries, server_secret
 from common.settings import Settings
 from common.store import Store
 from query.http.errors import install_error_handlers
 from query.http.limits import ApiLimits, RequestLimits
 from query.http.openapi import declare_error_responses
 from query.http.pages import register_pages
-from query.http.routes import activity, exports, manifests, operations
+from query.http.routes import activity, exports, history, manifests, operations, schedules
 from query.http.routes import jobs as job_routes
 from query.http.services import HealthProbe, Services
 from query.jobs.runner import ExportJobRunner
@@ -57,6 +58,7 @@ def create_api(
         jobs=jobs,
         now=now,
         health=health,
+        keys=key_ring(settings),
     )
     app.add_middleware(RequestLimits, limits=limits)  # before anything else runs
     install_error_handlers(app)
@@ -65,8 +67,18 @@ def create_api(
     app.include_router(activity.pages)
     app.include_router(exports.router)
     app.include_router(activity.records)
+    app.include_router(history.router)
     app.include_router(job_routes.router)
     app.include_router(manifests.router)
+    app.include_router(schedules.router)
     register_pages(app)  # `/`, the Subscriptions page and `/static/...` (no API key: no data)
     declare_error_responses(app)  # the 4xx/5xx each operation really answers, in /openapi.json
     return app
+
+
+def key_ring(settings: Settings) -> KeyRing | None:
+    """The configured API keys as HMACs under the server secret; None without keys."""
+    if settings.api_keys is None:
+        return None
+    secret = server_secret(settings.api_key_secret, settings.state_dir)
+    return KeyRing(key_entries(settings.api_keys), secret)

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from common.api_keys import KeyRing
 from common.settings import Settings
 from common.store import Store
 from query.http.limits import ApiLimits
@@ -26,7 +27,10 @@ HealthProbe = Callable[[], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Services:
-    """The API's collaborators; `jobs` None: this server runs no export jobs (503)."""
+    """The API's collaborators; `jobs` None: this server runs no export jobs (503).
+
+    `keys` None: no keys configured, every caller sees every partner (loopback only).
+    """
 
     store: Store
     settings: Settings
@@ -35,6 +39,7 @@ class Services:
     jobs: ExportJobRunner | None
     now: Callable[[], datetime]
     health: HealthProbe | None
+    keys: KeyRing | None = None
 
 
 def services(request: Request) -> Services:

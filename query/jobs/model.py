@@ -125,8 +125,23 @@ def job_request(params: Mapping[str, Any], now: datetime) -> JobRequest:
     )
 
 
+class PartnerOwned:
+    """What a job or a schedule belongs to: one partner, or `*` for every-partner keys."""
+
+    partner_id: str
+
+    @property
+    def scope(self) -> str | None:
+        """The partner it reads (None = every partner)."""
+        return None if self.partner_id == ALL_PARTNERS else self.partner_id
+
+    def visible_to(self, partner_id: str | None) -> bool:
+        """Partner-scoped like every read: an every-partner caller sees all of them."""
+        return partner_id is None or partner_id == self.partner_id
+
+
 @dataclass(frozen=True)
-class Job:
+class Job(PartnerOwned):
     """One job's latest recorded state."""
 
     job_id: str
@@ -145,15 +160,6 @@ class Job:
     error: str = ""
     finished_at: datetime | None = None
     expires_at: datetime | None = None
-
-    @property
-    def scope(self) -> str | None:
-        """The partner the job reads (None = every partner)."""
-        return None if self.partner_id == ALL_PARTNERS else self.partner_id
-
-    def visible_to(self, partner_id: str | None) -> bool:
-        """Partner-scoped like every read: an every-partner caller sees every job."""
-        return partner_id is None or partner_id == self.partner_id
 
     def effective_state(self, now: datetime) -> str:
         """The state, with a done job past its retention shown as expired before the sweep."""
@@ -250,6 +256,18 @@ class JobTable:
             {"id": job_id},
         )
         return _job(rows[0]) if rows else None
+
+    def latest_of(self, job_ids: list[str]) -> dict[str, Job]:
+        """The latest state of each of `job_ids` that is a job (a direct export is not)."""
+        if not job_ids:
+            return {}
+        rows = self.store.query_rows(
+            f"SELECT {', '.join(_COLUMNS)} FROM {JOBS_TABLE} "  # noqa: S608 - our constants
+            f"WHERE job_id IN {{ids:Array(String)}} {_LATEST}",
+            {"ids": job_ids},
+        )
+        jobs = [_job(row) for row in rows]
+        return {job.job_id: job for job in jobs}
 
     def in_states(self, states: frozenset[str]) -> list[Job]:
         """Every job whose latest state is one of `states`, oldest first."""

@@ -9,11 +9,19 @@ too. It reads through a `Store` of its own, so the page and the worker
 never wait for a job. At start-up it restarts the jobs a previous process
 left queued or running (a closed range gives the same bytes again) and
 removes files past their retention.
+
+It also fires scheduled exports (`query.jobs.schedules`): at start-up and
+then every `SCHEDULE_TICK` seconds it creates the export job of each run
+that is due and has none yet. The job id derives from the schedule and the
+period, so a run is created once however many times the runner looks,
+across restarts and kill -9; a run missed while the service was down is
+created at the next start.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import queue
 import threading
@@ -43,8 +51,20 @@ from query.jobs.model import (
     new_job,
 )
 from query.jobs.retention import expired, retained, retention_deadline, sweep_interval
+from query.jobs.schedules import (
+    ACTIVE,
+    Schedule,
+    ScheduleTable,
+    job_request_for,
+    run_job_id,
+)
 from query.manifests.ledger import ExportLedger
-from query.manifests.model import ExportFacts, ExportRequestInfo, export_request_info
+from query.manifests.model import (
+    ExportFacts,
+    ExportRequestInfo,
+    export_request_info,
+    scheduled_by,
+)
 from query.reads.slices import count_activity
 
 log = logging.getLogger(__name__)
@@ -54,6 +74,8 @@ log = logging.getLogger(__name__)
 PERSIST_EVERY: Final = 0.5
 # How often a paused job looks at its pause file (and at a cancel or a stop).
 PAUSE_POLL: Final = 0.05
+# How often due schedules are looked for: a run starts at most this late.
+SCHEDULE_TICK: Final = 30.0
 
 
 def request_info(job: Job) -> ExportRequestInfo:
@@ -84,6 +106,7 @@ class ExportJobRunner:
     ) -> None:
         self.settings = settings
         self.table = JobTable(store)
+        self.schedules = ScheduleTable(store)
         self.ledger = ledger
         self.directory = settings.export_path
         self._open_reader = open_reader or (lambda: Store.from_settings(settings))
@@ -92,6 +115,7 @@ class ExportJobRunner:
         self._live: dict[str, Job] = {}
         self._cancel: set[str] = set()
         self._lock = threading.Lock()
+        self._fire_lock = threading.Lock()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -107,7 +131,13 @@ class ExportJobRunner:
                 job = self._save(job.advance(self._now(), state=QUEUED, rows_written=0))
             self._queue.put(job.job_id)
         self.sweep()
-        for target, name in ((self._work, "export-jobs"), (self._sweeper, "export-sweeper")):
+        self._fire_logged()  # runs missed while the service was down
+        threads = (
+            (self._work, "export-jobs"),
+            (self._sweeper, "export-sweeper"),
+            (self._scheduler, "export-schedules"),
+        )
+        for target, name in threads:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -184,6 +214,50 @@ class ExportJobRunner:
             self._save(job.advance(now, state=EXPIRED))
         return len(past)
 
+    # -- schedules ----------------------------------------------------------------
+
+    def fire_schedules(self) -> list[Job]:
+        """Create and queue the job of every due run that has none yet; returns the new jobs."""
+        with self._fire_lock:  # one look at a time: two could both see a run without its job
+            now = self._now()
+            created: list[Job] = []
+            for schedule in self.schedules.in_state(ACTIVE):
+                created += self._fire(schedule, now)
+            return created
+
+    def _fire(self, schedule: Schedule, now: datetime) -> list[Job]:
+        runs = schedule.due_runs(now)
+        if not runs:
+            return []
+        ids = [run_job_id(schedule.schedule_id, run.period) for run in runs]
+        existing = self.table.latest_of(ids)
+        created: list[Job] = []
+        for run, job_id in zip(runs, ids, strict=True):
+            if job_id in existing:
+                continue
+            request = job_request_for(schedule.rule, run, now)
+            owner = scheduled_by(schedule.schedule_id, schedule.created_by)
+            job = self.submit(job_id, schedule.scope, owner, request)
+            log.info(
+                "schedule %s: export job %s for %s (due %s)",
+                schedule.schedule_id,
+                job_id,
+                run.period,
+                run.due_at.isoformat(),
+            )
+            created.append(job)
+        return created
+
+    def _fire_logged(self) -> None:
+        try:
+            self.fire_schedules()
+        except ActivityLogError as exc:  # the store is down: the next tick tries again
+            log.warning("firing scheduled exports failed: %s", exc.message)
+
+    def _scheduler(self) -> None:
+        while not self._stopping.wait(SCHEDULE_TICK):
+            self._fire_logged()
+
     # -- the work -----------------------------------------------------------------
 
     def run(self, job: Job, *, progress: Callable[[Job], None] | None = None) -> Job:
@@ -220,6 +294,11 @@ class ExportJobRunner:
                 log.warning("sweeping expired exports failed: %s", exc.message)
 
     def _run(self, job: Job, progress: Callable[[Job], None] | None) -> Job:
+        sealed = self._sealed_before(job)
+        if sealed is not None:
+            if progress is not None:
+                progress(sealed)
+            return sealed
         now = self._now()
         job = job.advance(now, state=RUNNING, rows_written=0, bytes_written=0, error="")
         self._set_state(job, persist=True)
@@ -273,6 +352,39 @@ class ExportJobRunner:
         if progress is not None:
             progress(job)
         return job
+
+    def _sealed_before(self, job: Job) -> Job | None:
+        """The job marked done when a previous process sealed it and died before saying so.
+
+        Between the seal and the `done` record a kill -9 leaves a job that looks
+        unfinished; running it again would seal a second manifest for one export.
+        Its file is kept when it is the one the manifest describes.
+        """
+        if self.ledger is None:
+            return None
+        manifest = self.ledger.manifest(job.job_id, None)
+        if manifest is None:
+            return None
+        path = self.file_path(job)
+        try:
+            digest = file_sha256(path)
+        except FileNotFoundError:
+            digest = ""
+        if digest != manifest.get("sha256"):
+            return self._finish_failed(job, "sealed by a process that stopped; its file is gone")
+        finished = self._now()
+        done = job.advance(
+            finished,
+            state=DONE,
+            rows_written=int(manifest.get("rows") or 0),
+            bytes_written=path.stat().st_size,
+            sha256=digest,
+            finished_at=finished,
+            expires_at=retention_deadline(finished, self.settings.export_retention_hours),
+        )
+        self._set_state(done, persist=True, done=True)
+        log.info("export job %s was sealed before a restart: marked done", job.job_id)
+        return done
 
     def _write(
         self, job: Job, chunks: Iterator[bytes], part: Path, progress: Callable[[Job], None] | None
@@ -373,3 +485,12 @@ class ExportJobRunner:
     def _save(self, job: Job) -> Job:
         self.table.save(job)
         return job
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()

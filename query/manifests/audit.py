@@ -40,7 +40,7 @@ from common.errors import InvalidEvent
 from common.retry import Backoff
 from common.settings import ALL_PARTNERS
 from common.timefmt import iso_utc
-from query.manifests.model import ExportRequestInfo
+from query.manifests.model import ExportRequestInfo, schedule_of
 from schemas.events import Scope
 from schemas.topics import PARTNER_ACTIONS_TOPIC
 
@@ -140,6 +140,9 @@ def _event(
     details: dict[str, Any],
     source: str,
 ) -> dict[str, Any]:
+    schedule_id = schedule_of(created_by)
+    if schedule_id is not None:  # a schedule's run: marked so, naming the schedule
+        details = details | {"scheduled": True, "schedule_id": schedule_id}
     event: dict[str, Any] = {
         "event_id": audit_event_id(export_id),
         "occurred_at": occurred_at,

@@ -53,6 +53,22 @@ MANIFEST_FIELDS: Final = (
 )
 
 
+# `created_by` of an export a schedule started: `schedule:<id> via <the schedule's creator>`.
+SCHEDULE_PREFIX: Final = "schedule:"
+
+
+def scheduled_by(schedule_id: str, owner: str) -> str:
+    """`created_by` of a scheduled export: the schedule, and who made it (their key)."""
+    return f"{SCHEDULE_PREFIX}{schedule_id} via {owner}"
+
+
+def schedule_of(created_by: str) -> str | None:
+    """The schedule id in a scheduled export's `created_by`, or None for any other export."""
+    if not created_by.startswith(SCHEDULE_PREFIX):
+        return None
+    return created_by[len(SCHEDULE_PREFIX) :].split(" ", 1)[0]
+
+
 @dataclass(frozen=True)
 class ExportRequestInfo:
     """What was asked: who, which range (UTC bounds, `to` exclusive) and zone, filters, format.

@@ -29,7 +29,7 @@ def test_api_keys_never_appear_in_logs_or_responses(kafka_bootstrap: str, tmp_pa
         kafka_bootstrap,
         tmp_path,
         command="api",
-        ACTIVITYLOG_API_KEYS=f"{key}=ptn-secret,{admin}=*",
+        ACTIVITYLOG_API_KEYS=f"{key}=ptn-secret,ops:{admin}=*",
         ACTIVITYLOG_LOG_LEVEL="debug",
         ACTIVITYLOG_EXPORT_MAX_DAYS="31",
     ).start()
@@ -74,7 +74,10 @@ def test_api_keys_never_appear_in_logs_or_responses(kafka_bootstrap: str, tmp_pa
     log = server.log_path.read_text(errors="replace")
     assert "running" in log  # the log is the server's, with its start-up line
     everything = "\n".join(seen)
+    assert (tmp_path / "state" / "api-key-secret").is_file()  # keys are held under it
+    state = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".log"]
     for secret in (key, admin, *near_misses):
         assert secret not in log, "an API key was written to the server log"
         assert secret not in everything, "an API key was sent back to a client"
+        assert not any(secret.encode() in data for data in state), "a key was written to disk"
     TALLY.write(statuses=sorted(statuses), log_bytes=len(log))

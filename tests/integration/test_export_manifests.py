@@ -305,7 +305,7 @@ def test_cli_through_a_running_server_keeps_the_servers_manifest(
     serve = ServeProcess(
         kafka_bootstrap,
         tmp_path / "serve",
-        ACTIVITYLOG_API_KEYS=f"cli-key={partner}",
+        ACTIVITYLOG_API_KEYS=f"analyst:cli-key={partner}",
         ACTIVITYLOG_CONSUMER_GROUP=f"g-{partner}",
         ACTIVITYLOG_EXPORT_SIGNING_KEY=SIGNING_KEY,
     ).start()
@@ -332,12 +332,17 @@ def test_cli_through_a_running_server_keeps_the_servers_manifest(
         served = serve.get(f"/api/v1/exports/{first['export_id']}/manifest", "cli-key")
         assert served.content == manifests[0].read_bytes()  # the server's own bytes
         assert first["rows"] == 30 and first["partner_id"] == partner
-        assert first["created_by"].endswith(
-            " via key:" + hashlib.sha256(b"cli-key").hexdigest()[:12]
-        )
+        assert first["created_by"].endswith(" via key:analyst")  # the key's name
         assert "@" in first["created_by"]  # the OS user the CLI named
         assert _verify(outputs[0]) == 0 and _verify(outputs[1]) == 0
         assert _verify("--chain", *manifests) == 0
         assert orjson.loads(manifests[1].read_bytes())["previous"] == manifest_digest(first)
+        # The history through the running server: the key's partner, named by the key.
+        capsys.readouterr()
+        assert main(["exports", "list", "--json"]) == 0
+        history = orjson.loads(capsys.readouterr().out)["items"]
+        assert [item["id"] for item in history][1] == first["export_id"]
+        assert {item["key"] for item in history} == {"analyst"}
+        assert {item["partner_id"] for item in history} == {partner}
     finally:
         assert serve.stop() == 0, serve.log()

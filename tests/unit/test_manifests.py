@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import io
 import itertools
 import json
@@ -24,6 +25,7 @@ from hypothesis import strategies as st
 from starlette.requests import Request
 
 from activitylog.cli import main
+from common.api_keys import KeyRing, key_entries
 from query.exports.csv import csv_chunks
 from query.exports.jsonl import record_line
 from query.exports.parquet import PARQUET_SELECT, parquet_schema
@@ -343,12 +345,17 @@ def test_caller_identity_never_shows_the_key() -> None:
         return Request({"type": "http", "headers": raw})
 
     key = "super-secret-key-value"
-    who = caller_identity(request({}), {key: "ptn-a"}, key)
-    assert who == "key:" + hashlib.sha256(key.encode()).hexdigest()[:12]
-    assert key not in who
-    portal = caller_identity(request({"X-Activitylog-User": "alice@\x1bpartner"}), {key: "p"}, key)
+    ring = KeyRing(key_entries({key: "ptn-a", "ops:short": "*"}), b"server-secret")
+    label = ring.label_of(key)
+    assert label is not None
+    who = caller_identity(request({}), label)
+    digest = hmac.new(b"server-secret", key.encode(), hashlib.sha256).hexdigest()
+    assert who == "key:#" + digest[:12]
+    assert key not in who and hashlib.sha256(key.encode()).hexdigest()[:12] not in who
+    assert caller_identity(request({}), ring.label_of("short")) == "key:ops"
+    portal = caller_identity(request({"X-Activitylog-User": "alice@\x1bpartner"}), label)
     assert portal == f"alice@partner via {who}"
-    assert caller_identity(request({}), None, None) == "unauthenticated"
+    assert caller_identity(request({}), None) == "unauthenticated"
 
 
 # -- one outcome per run ----------------------------------------------------------------------

@@ -47,7 +47,7 @@ def test_environment_overrides() -> None:
         (
             "ACTIVITYLOG_API_KEYS",
             "justakey",
-            "entry just... must look like KEY=PARTNER_ID or KEY=*",
+            "entry just... must look like NAME:KEY=PARTNER_ID, KEY=PARTNER_ID or KEY=*",
         ),
         ("ACTIVITYLOG_API_KEYS", " , ", "is set but names no key"),
         ("ACTIVITYLOG_BATCH_MAX_SECONDS", "soon", "'soon' is not a number"),

@@ -114,7 +114,7 @@ def download(
 ) -> Response:
     """The finished file; a `Range: bytes=N-` request resumes a broken transfer (206)."""
     job = _visible_job(jobs, export_id, who.partner_id)
-    path, size = _finished_file(jobs, job, services)
+    path, size = finished_file(jobs, job, services)
     etag = etag_for(job.sha256)
     headers = {
         "Accept-Ranges": "bytes",
@@ -158,7 +158,7 @@ def _visible_job(jobs: ExportJobRunner, export_id: str, partner_id: str | None) 
     return job
 
 
-def _finished_file(jobs: ExportJobRunner, job: Job, services: Services) -> tuple[Path, int]:
+def finished_file(jobs: ExportJobRunner, job: Job, services: Services) -> tuple[Path, int]:
     """The job's file and its size: 409 while the job runs, 410 once there will never be one."""
     state = job.effective_state(services.now())
     if state in ACTIVE_STATES:  # not yet: ask again later

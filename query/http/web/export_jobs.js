@@ -49,7 +49,8 @@ export function isLongRange(from, to) {
   return (last - first) / 86_400_000 + 1 > JOB_THRESHOLD_DAYS;
 }
 
-async function apiSend(method, url, body) {
+/** A JSON call with the tab's key (POST/GET/DELETE); throws ApiError with the API's message. */
+export async function apiSend(method, url, body) {
   const headers = { Accept: "application/json" };
   const key = sessionStorage.getItem(KEY_STORAGE);
   if (key) headers.Authorization = `Bearer ${key}`;
