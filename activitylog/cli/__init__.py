@@ -13,6 +13,7 @@ from typing import Any, cast
 import click
 import typer
 
+from activitylog.cli.destinations import destinations_app
 from activitylog.cli.produce import produce, simulate
 from activitylog.cli.query import export, query
 from activitylog.cli.serve import api, demo, migrate, serve, worker
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
+app.add_typer(destinations_app, name="destinations")
 for command in (migrate, serve, worker, api, demo, produce, simulate, query, export, verify):
     app.command()(command)
 

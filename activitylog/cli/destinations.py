@@ -1,0 +1,103 @@
+"""`activitylog destinations add|list|remove`: a partner's webhook destinations.
+
+While `activitylog serve` holds the store, the commands go through its HTTP
+API (with ACTIVITYLOG_API_KEY); otherwise, or against a ClickHouse server, they
+work on the store directly, as the operator. `--partner` names the partner when
+the key (or the operator) is not scoped to one.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from common.errors import ApiUnavailable
+from common.serve_info import read_serve_info
+from common.settings import Settings
+from query.client import HttpReader, os_user, raise_for_error
+from query.destinations import Destinations
+from schemas.migrate import migrated_store
+
+destinations_app = typer.Typer(help="Webhook destinations: add, list, remove.")
+
+Partner = Annotated[
+    str | None, typer.Option("--partner", help="The partner (needed without a scoped key).")
+]
+
+
+@destinations_app.command("add")
+def destinations_add(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="The HTTPS endpoint to deliver to.")],
+    partner: Partner = None,
+    actions: Annotated[str | None, typer.Option(help="Only these actions (a,b,c).")] = None,
+    kinds: Annotated[str | None, typer.Option(help="Only these kinds (order,...).")] = None,
+    customers: Annotated[str | None, typer.Option(help="Only these customer ids.")] = None,
+    description: Annotated[str, typer.Option(help="A note for people.")] = "",
+) -> None:
+    """Register a destination and print its secret (shown only this once)."""
+    body: dict[str, Any] = {"url": url, "description": description}
+    for name, value in (("actions", actions), ("kinds", kinds), ("customers", customers)):
+        if value:
+            body[name] = value
+    if partner:
+        body["partner_id"] = partner
+    created = _call(ctx.obj, "POST", "/api/v1/destinations", body)
+    typer.echo(json.dumps(created, indent=2))
+    typer.echo("keep the secret now: it is not shown again", err=True)
+
+
+@destinations_app.command("list")
+def destinations_list(ctx: typer.Context, partner: Partner = None) -> None:
+    """The destinations, one JSON object a line."""
+    found = _call(ctx.obj, "GET", "/api/v1/destinations", None, partner=partner)
+    for destination in found["destinations"]:
+        typer.echo(json.dumps(destination))
+
+
+@destinations_app.command("remove")
+def destinations_remove(
+    ctx: typer.Context,
+    destination_id: Annotated[str, typer.Argument(help="The destination's id (dst_...).")],
+    partner: Partner = None,
+) -> None:
+    """Remove a destination: nothing more is delivered to it."""
+    removed = _call(ctx.obj, "DELETE", f"/api/v1/destinations/{destination_id}", None, partner)
+    typer.echo(f"removed {removed['id']} ({removed['url']})")
+
+
+def _call(
+    settings: Settings,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    partner: str | None = None,
+) -> dict[str, Any]:
+    """The route's answer, from the running server or from this process on the store."""
+    info = read_serve_info(settings)
+    if info is not None:
+        reader = HttpReader(info.api_url, settings.api_key)
+        try:
+            response = reader.http.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise ApiUnavailable(f"cannot reach the server at {info.api_url}: {exc}") from exc
+        finally:
+            reader.close()
+        if response.status_code >= 400:
+            raise_for_error(response)
+        answer: dict[str, Any] = response.json()
+        return answer
+    store = migrated_store(settings)
+    try:
+        found = Destinations(store, settings, now=lambda: datetime.now(UTC))
+        if method == "POST":
+            return found.create(None, body or {}, "os:" + os_user()).body()
+        if method == "GET":
+            return {"destinations": [d.public() for d in found.list(partner)]}
+        return found.remove(partner, path.rsplit("/", 1)[-1]).public()
+    finally:
+        store.close()

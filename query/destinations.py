@@ -1,0 +1,141 @@
+"""A partner's webhook destinations as the API manages them: create, list, remove.
+
+The rules a destination must pass are `schemas/destinations.py`'s; this module
+applies them within the caller's partner scope and records the result. A key of
+every partner (`*`, or no keys on a loopback server) names the partner in the body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from common.destination_key import destinations_key
+from common.errors import BadQuery, NotFound
+from common.settings import ALL_PARTNERS, Settings
+from common.store import Store
+from schemas.destination_table import read_destination, read_destinations, write_destination
+from schemas.destinations import (
+    STATE_ACTIVE,
+    STATE_DELETED,
+    Destination,
+    NetworkPolicy,
+    Resolver,
+    check_destination_url,
+    derive_secret,
+    is_destination_id,
+    new_destination_id,
+    new_salt,
+    parse_spec,
+    secret_fingerprint,
+)
+
+# Destinations one partner may have (deleted ones not counted).
+MAX_DESTINATIONS_PER_PARTNER = 20
+
+
+def network_policy(settings: Settings) -> NetworkPolicy:
+    return NetworkPolicy(
+        allow_loopback=settings.destinations_allow_loopback,
+        allow_private=settings.destinations_allow_private,
+    )
+
+
+@dataclass(frozen=True)
+class Created:
+    """A new destination and its secret: the one time the secret is shown."""
+
+    destination: Destination
+    secret: str
+
+    def body(self) -> dict[str, Any]:
+        return self.destination.public() | {"secret": self.secret}
+
+
+class Destinations:
+    """Create, list and remove destinations in a partner scope (None: every partner)."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        now: Callable[[], datetime],
+        resolve: Resolver | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.now = now
+        self.resolve = resolve
+
+    def create(self, scope: str | None, body: Mapping[str, Any], created_by: str) -> Created:
+        spec = parse_spec(body)
+        partner = _partner_for(scope, body.get("partner_id"))
+        check_destination_url(spec.url, network_policy(self.settings), self.resolve)
+        if len(read_destinations(self.store, partner)) >= MAX_DESTINATIONS_PER_PARTNER:
+            raise BadQuery(
+                "url",
+                f"partner {partner} already has {MAX_DESTINATIONS_PER_PARTNER} destinations; "
+                "remove one first",
+            )
+        destination_id, salt = new_destination_id(), new_salt()
+        secret = derive_secret(destinations_key(self.settings), destination_id, salt)
+        now = self.now()
+        destination = Destination(
+            destination_id=destination_id,
+            partner_id=partner,
+            url=spec.url,
+            description=spec.description,
+            actions=spec.actions,
+            kinds=spec.kinds,
+            customers=spec.customers,
+            salt=salt,
+            secret_fingerprint=secret_fingerprint(secret),
+            created_at=now,
+            created_by=created_by,
+            state=STATE_ACTIVE,
+            state_reason="",
+            updated_at=now,
+        )
+        write_destination(self.store, destination)
+        return Created(destination, secret)
+
+    def list(self, scope: str | None) -> list[Destination]:
+        return read_destinations(self.store, scope)
+
+    def get(self, scope: str | None, destination_id: str) -> Destination:
+        """The destination, 404 when it does not exist, is deleted or is another partner's."""
+        found = (
+            read_destination(self.store, destination_id)
+            if is_destination_id(destination_id)
+            else None
+        )
+        if (
+            found is None
+            or found.state == STATE_DELETED
+            or (scope is not None and found.partner_id != scope)
+        ):
+            raise NotFound(f"no destination {destination_id!r}")
+        return found
+
+    def remove(self, scope: str | None, destination_id: str) -> Destination:
+        """Mark it deleted: the agent stops delivering to it at its next refresh."""
+        found = self.get(scope, destination_id)
+        removed = replace(
+            found, state=STATE_DELETED, state_reason="removed by the partner", updated_at=self.now()
+        )
+        write_destination(self.store, removed)
+        return removed
+
+
+def _partner_for(scope: str | None, asked: Any) -> str:
+    """The partner of a new destination: the key's, or the body's for an all-partners key."""
+    if scope is not None:
+        if asked is not None and asked != scope:
+            raise BadQuery("partner_id", "must be the API key's own partner (or left out)")
+        return scope
+    if not isinstance(asked, str) or not asked.strip() or asked.strip() == ALL_PARTNERS:
+        raise BadQuery("partner_id", "is required with a key of every partner, and names one")
+    return asked.strip()
