@@ -20,6 +20,7 @@ from schemas.destination_table import read_destination, read_destinations, write
 from schemas.destinations import (
     STATE_ACTIVE,
     STATE_DELETED,
+    STATE_REPLAYING,
     Destination,
     NetworkPolicy,
     Resolver,
@@ -128,6 +129,18 @@ class Destinations:
         )
         write_destination(self.store, removed)
         return removed
+
+    def replay(self, scope: str | None, destination_id: str) -> Destination:
+        """Ask the delivery agent to re-send the parked activities, then resume (202)."""
+        found = self.get(scope, destination_id)
+        asked = replace(
+            found,
+            state=STATE_REPLAYING,
+            state_reason="replay of the parked activities asked for",
+            updated_at=self.now(),
+        )
+        write_destination(self.store, asked)
+        return asked
 
 
 def _partner_for(scope: str | None, asked: Any) -> str:

@@ -43,6 +43,8 @@ SECRET_CONTEXT: Final = b"activitylog destination secret v1\n"
 STATE_ACTIVE: Final = "active"
 STATE_FAILING: Final = "failing"
 STATE_DELETED: Final = "deleted"
+# Asked to re-send its parked activities: the delivery agent does, then sets it active.
+STATE_REPLAYING: Final = "replaying"
 
 # The optional filters of a destination, each a list; empty means every value.
 FILTER_FIELDS: Final = ("actions", "kinds", "customers")

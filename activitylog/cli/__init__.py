@@ -16,7 +16,7 @@ import typer
 from activitylog.cli.destinations import destinations_app
 from activitylog.cli.produce import produce, simulate
 from activitylog.cli.query import export, query
-from activitylog.cli.serve import api, demo, migrate, serve, worker
+from activitylog.cli.serve import api, deliver, demo, migrate, serve, worker
 from activitylog.cli.stack import stack_app
 from activitylog.cli.topics import topics_app
 from activitylog.cli.verify import verify
@@ -33,7 +33,19 @@ app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(destinations_app, name="destinations")
-for command in (migrate, serve, worker, api, demo, produce, simulate, query, export, verify):
+for command in (
+    migrate,
+    serve,
+    worker,
+    api,
+    deliver,
+    demo,
+    produce,
+    simulate,
+    query,
+    export,
+    verify,
+):
     app.command()(command)
 
 

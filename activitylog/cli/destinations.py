@@ -1,4 +1,4 @@
-"""`activitylog destinations add|list|remove`: a partner's webhook destinations.
+"""`activitylog destinations add|list|remove|replay`: a partner's webhook destinations.
 
 While `activitylog serve` holds the store, the commands go through its HTTP
 API (with ACTIVITYLOG_API_KEY); otherwise, or against a ClickHouse server, they
@@ -22,7 +22,7 @@ from query.client import HttpReader, os_user, raise_for_error
 from query.destinations import Destinations
 from schemas.migrate import migrated_store
 
-destinations_app = typer.Typer(help="Webhook destinations: add, list, remove.")
+destinations_app = typer.Typer(help="Webhook destinations: add, list, remove, replay.")
 
 Partner = Annotated[
     str | None, typer.Option("--partner", help="The partner (needed without a scoped key).")
@@ -70,6 +70,18 @@ def destinations_remove(
     typer.echo(f"removed {removed['id']} ({removed['url']})")
 
 
+@destinations_app.command("replay")
+def destinations_replay(
+    ctx: typer.Context,
+    destination_id: Annotated[str, typer.Argument(help="The destination's id (dst_...).")],
+    partner: Partner = None,
+) -> None:
+    """Re-send what was parked on the destination's dead-letter topic, then resume it."""
+    path = f"/api/v1/destinations/{destination_id}/replay"
+    asked = _call(ctx.obj, "POST", path, None, partner)
+    typer.echo(f"replay of {asked['id']} asked for: the delivery agent re-sends, then resumes")
+
+
 def _call(
     settings: Settings,
     method: str,
@@ -94,6 +106,8 @@ def _call(
     store = migrated_store(settings)
     try:
         found = Destinations(store, settings, now=lambda: datetime.now(UTC))
+        if method == "POST" and path.endswith("/replay"):
+            return found.replay(partner, path.rsplit("/", 2)[-2]).public()
         if method == "POST":
             return found.create(None, body or {}, "os:" + os_user()).body()
         if method == "GET":

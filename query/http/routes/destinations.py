@@ -5,6 +5,8 @@
 - `GET /api/v1/destinations` lists the caller's partner's destinations, with their
   state and delivery figures; `GET /api/v1/destinations/{id}` one of them.
 - `DELETE /api/v1/destinations/{id}` removes one.
+- `POST /api/v1/destinations/{id}/replay` has the delivery agent re-send what it parked
+  on the destination's dead-letter topic, then deliver again (202).
 
 Partner-scoped like every read: another partner's destination answers 404,
 exactly like one that does not exist. Bad input answers 400 naming the field.
@@ -72,3 +74,9 @@ def get_destination(destination_id: str, who: CallerDep, found: DestinationsDep)
 def delete_destination(destination_id: str, who: CallerDep, found: DestinationsDep) -> JSONResponse:
     """Remove a destination: nothing more is delivered to it."""
     return JSONResponse(found.remove(who.partner_id, destination_id).public())
+
+
+@router.post("/api/v1/destinations/{destination_id}/replay", status_code=202)
+def replay_destination(destination_id: str, who: CallerDep, found: DestinationsDep) -> JSONResponse:
+    """Re-send the destination's parked activities, in order, then resume delivering."""
+    return JSONResponse(found.replay(who.partner_id, destination_id).public(), status_code=202)
