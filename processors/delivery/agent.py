@@ -53,7 +53,8 @@ from schemas.topics import SOURCE_TOPICS
 
 log = logging.getLogger(__name__)
 
-# How often the destinations are read again (a new one, a removal, a replay asked for).
+# How often the destinations are read again while nothing is consumed (a replay asked for);
+# they are also read before each consumed batch is dispatched.
 REFRESH_SECONDS: Final = 2.0
 # Batches consumed but not yet committed, at most: beyond, the agent waits for its lanes.
 MAX_OPEN_BATCHES: Final = 64
@@ -146,6 +147,10 @@ class DeliveryAgent:
                 fetched = await self.consumer.getmany(
                     timeout_ms=200, max_records=self.settings.batch_max_events
                 )
+                if fetched:
+                    # The destinations as they are now: one created before these activities
+                    # were consumed receives them, whatever the refresh period.
+                    await self._refresh()
                 if fetched and not await self._dispatch(fetched):
                     return
                 await self._record_lag()
