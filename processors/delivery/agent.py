@@ -57,7 +57,9 @@ log = logging.getLogger(__name__)
 # they are also read before each consumed batch is dispatched.
 REFRESH_SECONDS: Final = 2.0
 # Batches consumed but not yet committed, at most: beyond, the agent waits for its lanes.
-MAX_OPEN_BATCHES: Final = 64
+# A batch's record is a few offsets; the activities themselves are bounded per lane
+# (ACTIVITYLOG_DELIVERY_MAX_PENDING), so a hanging destination is parked long before this.
+MAX_OPEN_BATCHES: Final = 10_000
 _VISIBLE = (
     f"SELECT event_id, partner_id FROM {BY_EVENT_TABLE} "  # noqa: S608 - constant
     "WHERE event_id IN {ids:Array(String)}"

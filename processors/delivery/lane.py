@@ -95,6 +95,7 @@ class Lane:
         self.replay_wanted = destination.state == STATE_REPLAYING
         self.failing_since: float | None = None
         self._wake = asyncio.Event()
+        self._overflow = asyncio.Event()
         self.task: asyncio.Task[None] = asyncio.create_task(self._run())
         self._labels = (destination.destination_id, destination.partner_id)
 
@@ -106,6 +107,8 @@ class Lane:
         """Queue one activity; never waits (a full queue turns the destination failing)."""
         self.queue.append(item)
         metrics.PENDING.labels(*self._labels).set(len(self.queue))
+        if len(self.queue) > self.max_pending:
+            self._overflow.set()  # cuts a retry's wait short: the destination is parked
         self._wake.set()
 
     def update(self, destination: Destination) -> None:
@@ -139,7 +142,7 @@ class Lane:
                 if await self._idle():
                     return
                 continue
-            if not self.failing and len(self.queue) > self.max_pending:
+            if not self.failing and self._overflowing():
                 await self._fail(f"more than {self.max_pending} activities waiting")
             chunk = [self.queue[i] for i in range(min(self.batch_max, len(self.queue)))]
             if self.failing:
@@ -171,6 +174,9 @@ class Lane:
         ids = [a["event_id"] for a in activities]
         attempt = 0
         while True:
+            if attempt and self._overflowing():
+                await self._fail(f"more than {self.max_pending} activities waiting")
+                return False
             outcome = await self.sender.send(self.destination, self.secret, body, ids)
             if outcome.kind == DELIVERED:
                 self.failing_since = None
@@ -200,8 +206,29 @@ class Lane:
                 outcome.reason,
                 min(delay, left),
             )
-            if await wait_for_stop(self.stopping, min(delay, left)):
+            if await self._pause(min(delay, left)):
                 return None
+
+    def _overflowing(self) -> bool:
+        if len(self.queue) <= self.max_pending:
+            self._overflow.clear()
+            return False
+        return True
+
+    async def _pause(self, seconds: float) -> bool:
+        """Wait out a retry's delay, cut short by an overflow; True when stopping."""
+        overflow = asyncio.ensure_future(self._overflow.wait())
+        try:
+            if await wait_for_stop(self.stopping, 0) or self._overflow.is_set():
+                return self.stopping.is_set()
+            stop = asyncio.ensure_future(self.stopping.wait())
+            await asyncio.wait(
+                {overflow, stop}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+            stop.cancel()
+            return self.stopping.is_set()
+        finally:
+            overflow.cancel()
 
     async def _fail(self, reason: str) -> None:
         self.failing = True

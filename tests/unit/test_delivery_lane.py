@@ -47,7 +47,13 @@ class MemoryParking:
         return True
 
 
-async def run_lane(outcomes: list[Outcome], n: int, failing_after: float = 60.0) -> dict[str, Any]:
+async def run_lane(
+    outcomes: list[Outcome],
+    n: int,
+    failing_after: float = 60.0,
+    max_pending: int = 100,
+    stagger: bool = False,
+) -> dict[str, Any]:
     sender, parking, states, done = ScriptedSender(outcomes), MemoryParking(), [], []
 
     async def record(d: Destination, state: str, reason: str) -> None:
@@ -56,9 +62,12 @@ async def run_lane(outcomes: list[Outcome], n: int, failing_after: float = 60.0)
     stopping = asyncio.Event()
     lane = Lane(
         DEST, "secret", sender, parking, record, stopping,  # type: ignore[arg-type]
-        batch_max=3, max_pending=100, failing_after=failing_after, jitter=lambda ceiling: 0.0,
+        batch_max=3, max_pending=max_pending, failing_after=failing_after,
+        jitter=lambda ceiling: 0.0,
     )  # fmt: skip
     for i in range(n):
+        if stagger and i == 1:
+            await asyncio.sleep(0.05)  # the first request is out, its retry waiting
         lane.put(Item(f"e{i}", {"event_id": f"e{i}"}, lambda i=i: done.append(f"e{i}")))
     for _ in range(500):
         if len(done) == n:
@@ -93,3 +102,12 @@ def test_retry_after_in_seconds_or_as_a_date_and_capped() -> None:
     assert retry_after("999999", 0) == 3600.0
     assert retry_after("Thu, 01 Jan 1970 00:00:30 GMT", 10.0) == 20.0
     assert retry_after("soon", 0) is None and retry_after(None, 0) is None
+
+
+def test_a_backlog_over_the_bound_cuts_a_long_retry_wait_and_parks() -> None:
+    # The receiver asks for an hour; the backlog passes max_pending: parked at once.
+    got = asyncio.run(
+        run_lane([Outcome(RETRY, "HTTP 429", 3600.0)] * 10, 8, max_pending=4, stagger=True)
+    )
+    assert got["sent"] == [["e0"]]
+    assert got["parked"] == [f"e{i}" for i in range(8)] and got["states"] == ["failing"]
