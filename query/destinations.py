@@ -7,10 +7,14 @@ every partner (`*`, or no keys on a loopback server) names the partner in the bo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+
+import httpx
+import orjson
 
 from common.destination_key import destinations_key
 from common.errors import BadQuery, NotFound
@@ -31,6 +35,7 @@ from schemas.destinations import (
     new_salt,
     parse_spec,
     secret_fingerprint,
+    signed_headers,
 )
 
 # Destinations one partner may have (deleted ones not counted).
@@ -141,6 +146,35 @@ class Destinations:
         )
         write_destination(self.store, asked)
         return asked
+
+    def test(self, scope: str | None, destination_id: str) -> dict[str, Any]:
+        """Send one signed request with no activities; what the endpoint answered."""
+        found = self.get(scope, destination_id)
+        check_destination_url(found.url, network_policy(self.settings), self.resolve)
+        secret = derive_secret(destinations_key(self.settings), found.destination_id, found.salt)
+        body = request_body_json(found.destination_id)
+        timestamp = str(int(time.time()))
+        headers = signed_headers(secret, timestamp, body, found.destination_id, [])
+        try:
+            with httpx.Client(
+                timeout=self.settings.delivery_timeout_seconds, follow_redirects=False
+            ) as http:
+                response = http.post(found.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return {"id": found.destination_id, "ok": False, "status": None, "reason": str(exc)}
+        ok = 200 <= response.status_code < 300
+        reason = "" if ok else f"HTTP {response.status_code}"
+        return {
+            "id": found.destination_id,
+            "ok": ok,
+            "status": response.status_code,
+            "reason": reason,
+        }
+
+
+def request_body_json(destination_id: str) -> bytes:
+    """A test request's body: the delivery's shape, with no activity."""
+    return orjson.dumps({"destination_id": destination_id, "activities": [], "test": True})
 
 
 def _partner_for(scope: str | None, asked: Any) -> str:

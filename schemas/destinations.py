@@ -227,6 +227,19 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"{SIGNATURE_VERSION}={mac.hexdigest()}"
 
 
+def signed_headers(
+    secret: str, timestamp: str, body: bytes, destination_id: str, event_ids: Sequence[str]
+) -> dict[str, str]:
+    """Every header of a delivery request (docs/contracts.md, Webhook destinations)."""
+    return {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: sign(secret, timestamp, body),
+        DESTINATION_HEADER: destination_id,
+        IDEMPOTENCY_HEADER: ",".join(event_ids),
+    }
+
+
 def signature_valid(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
     """Constant-time check of a received signature (what a receiver runs)."""
     return hmac.compare_digest(sign(secret, timestamp, body), signature.strip())

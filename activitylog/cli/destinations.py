@@ -1,4 +1,4 @@
-"""`activitylog destinations add|list|remove|replay`: a partner's webhook destinations.
+"""`activitylog destinations ...`: a partner's webhook destinations, and checking a signature.
 
 While `activitylog serve` holds the store, the commands go through its HTTP
 API (with ACTIVITYLOG_API_KEY); otherwise, or against a ClickHouse server, they
@@ -9,20 +9,24 @@ the key (or the operator) is not scoped to one.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import httpx
 import typer
 
-from common.errors import ApiUnavailable
+from common.errors import ApiUnavailable, ConfigError
 from common.serve_info import read_serve_info
 from common.settings import Settings
 from query.client import HttpReader, os_user, raise_for_error
 from query.destinations import Destinations
+from schemas.destinations import signature_valid
 from schemas.migrate import migrated_store
 
-destinations_app = typer.Typer(help="Webhook destinations: add, list, remove, replay.")
+destinations_app = typer.Typer(
+    help="Webhook destinations: add, list, remove, test, replay, verify a signature."
+)
 
 Partner = Annotated[
     str | None, typer.Option("--partner", help="The partner (needed without a scoped key).")
@@ -82,6 +86,41 @@ def destinations_replay(
     typer.echo(f"replay of {asked['id']} asked for: the delivery agent re-sends, then resumes")
 
 
+@destinations_app.command("test")
+def destinations_test(
+    ctx: typer.Context,
+    destination_id: Annotated[str, typer.Argument(help="The destination's id (dst_...).")],
+    partner: Partner = None,
+) -> None:
+    """Send one signed request with no activity; exit 1 unless the endpoint answers 2xx."""
+    path = f"/api/v1/destinations/{destination_id}/test"
+    answer = _call(ctx.obj, "POST", path, None, partner)
+    typer.echo(json.dumps(answer))
+    if not answer["ok"]:
+        raise typer.Exit(1)
+
+
+@destinations_app.command("verify-signature")
+def destinations_verify_signature(
+    body: Annotated[typer.FileBinaryRead, typer.Argument(help="The request body (- for stdin).")],
+    secret: Annotated[str, typer.Option(help="The destination's secret (whsec_...).")],
+    timestamp: Annotated[str, typer.Option(help="The X-Activitylog-Timestamp header.")],
+    signature: Annotated[str, typer.Option(help="The X-Activitylog-Signature header.")],
+    max_age: Annotated[int, typer.Option(help="Refuse a timestamp older than this (s).")] = 300,
+) -> None:
+    """Check a received request's signature, as a receiver would; exit 1 when it fails."""
+    if not timestamp.isdigit():
+        raise ConfigError("--timestamp", "must be Unix seconds")
+    age = abs(time.time() - int(timestamp))
+    if not signature_valid(secret, timestamp, body.read(), signature):
+        typer.echo("invalid: the signature does not match this body, timestamp and secret")
+        raise typer.Exit(1)
+    if age > max_age:
+        typer.echo(f"invalid: the timestamp is {age:.0f} s away from now (over {max_age} s)")
+        raise typer.Exit(1)
+    typer.echo("valid")
+
+
 def _call(
     settings: Settings,
     method: str,
@@ -106,6 +145,8 @@ def _call(
     store = migrated_store(settings)
     try:
         found = Destinations(store, settings, now=lambda: datetime.now(UTC))
+        if method == "POST" and path.endswith("/test"):
+            return found.test(partner, path.rsplit("/", 2)[-2])
         if method == "POST" and path.endswith("/replay"):
             return found.replay(partner, path.rsplit("/", 2)[-2]).public()
         if method == "POST":

@@ -22,16 +22,7 @@ from typing import Final
 import httpx
 
 from common.errors import BadQuery
-from schemas.destinations import (
-    DESTINATION_HEADER,
-    IDEMPOTENCY_HEADER,
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    Destination,
-    NetworkPolicy,
-    check_destination_url,
-    sign,
-)
+from schemas.destinations import Destination, NetworkPolicy, check_destination_url, signed_headers
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +71,7 @@ class Sender:
         except BadQuery as exc:
             return Outcome(REFUSED, f"the URL is refused now: {exc.reason}")
         timestamp = str(int(self.clock()))
-        headers = {
-            "Content-Type": "application/json",
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: sign(secret, timestamp, body),
-            DESTINATION_HEADER: destination.destination_id,
-            IDEMPOTENCY_HEADER: ",".join(event_ids),
-        }
+        headers = signed_headers(secret, timestamp, body, destination.destination_id, event_ids)
         try:
             response = await self.http.post(destination.url, content=body, headers=headers)
         except httpx.TimeoutException as exc:

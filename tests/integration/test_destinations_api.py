@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +14,15 @@ from common.settings import Settings
 from common.store import Store
 from query.http.app import create_api
 from schemas.destination_table import read_destinations
-from schemas.destinations import derive_secret, secret_fingerprint
+from schemas.destinations import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    derive_secret,
+    secret_fingerprint,
+    signature_valid,
+)
 from tests.fixtures.activity import ADMIN, KEYS, NOW, A, B
+from tests.fixtures.receiver import Receiver
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +132,30 @@ def test_bad_input_is_a_400_naming_the_field(client: TestClient, body: object, f
 def test_without_a_key_it_is_401(client: TestClient) -> None:
     assert client.get("/api/v1/destinations").status_code == 401
     assert client.post("/api/v1/destinations", json={"url": "https://x"}).status_code == 401
+
+
+def test_a_test_request_is_signed_and_reports_the_answer(client: TestClient) -> None:
+    answering = Receiver(script=lambda n: (200, {}) if n == 0 else (503, {}))
+    try:
+        created = create(client, A, url=answering.url)
+        first = client.post(f"/api/v1/destinations/{created['id']}/test", headers=A).json()
+        assert first == {"id": created["id"], "ok": True, "status": 200, "reason": ""}
+        second = client.post(f"/api/v1/destinations/{created['id']}/test", headers=A).json()
+        assert (second["ok"], second["reason"]) == (False, "HTTP 503")
+        sent = answering.requests[0]
+        assert json.loads(sent.body) == {
+            "destination_id": created["id"],
+            "activities": [],
+            "test": True,
+        }
+        assert signature_valid(
+            str(created["secret"]),
+            sent.headers[TIMESTAMP_HEADER],
+            sent.body,
+            sent.headers[SIGNATURE_HEADER],
+        )
+        assert (
+            client.post(f"/api/v1/destinations/{created['id']}/test", headers=B).status_code == 404
+        )
+    finally:
+        answering.close()

@@ -5,6 +5,8 @@
 - `GET /api/v1/destinations` lists the caller's partner's destinations, with their
   state and delivery figures; `GET /api/v1/destinations/{id}` one of them.
 - `DELETE /api/v1/destinations/{id}` removes one.
+- `POST /api/v1/destinations/{id}/test` sends it one signed request with no
+  activity and answers what the endpoint said (`ok`, `status`, `reason`).
 - `POST /api/v1/destinations/{id}/replay` has the delivery agent re-send what it parked
   on the destination's dead-letter topic, then deliver again (202).
 
@@ -80,3 +82,9 @@ def delete_destination(destination_id: str, who: CallerDep, found: DestinationsD
 def replay_destination(destination_id: str, who: CallerDep, found: DestinationsDep) -> JSONResponse:
     """Re-send the destination's parked activities, in order, then resume delivering."""
     return JSONResponse(found.replay(who.partner_id, destination_id).public(), status_code=202)
+
+
+@router.post("/api/v1/destinations/{destination_id}/test")
+def test_destination(destination_id: str, who: CallerDep, found: DestinationsDep) -> JSONResponse:
+    """Send one signed request with no activity; the endpoint's answer."""
+    return JSONResponse(found.test(who.partner_id, destination_id))
