@@ -16,6 +16,8 @@ import socket
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
+import prometheus_client
+
 from common.errors import BrokerUnavailable, ConfigError, WorkerFailed
 from common.kafka import check_broker
 from common.net import tcp_open
@@ -215,6 +217,8 @@ async def run(settings: Settings, *, worker: bool, api: bool, delivery: bool = F
             await ingest.start()
         if agent is not None:
             await agent.start()
+            if not api and settings.delivery_metrics_port:
+                prometheus_client.start_http_server(settings.delivery_metrics_port)
         write_serve_info(settings, api=api)
         info_written = True
         log.info(

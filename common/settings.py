@@ -225,6 +225,9 @@ class Settings(BaseSettings):
     delivery_timeout_seconds: Annotated[float, _number(0.1, 300)] = 10.0
     delivery_failing_after_seconds: Annotated[float, _number(0.1, 86_400)] = 300.0
     delivery_max_pending: Annotated[int, _whole(1, 1_000_000)] = 10_000
+    # `activitylog deliver` alone serves its Prometheus metrics on this port (0: none);
+    # under `serve` they are on the API's /metrics.
+    delivery_metrics_port: Annotated[int, _whole(0, 65535)] = 0
 
     @classmethod
     def settings_customise_sources(
