@@ -10,18 +10,26 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import orjson
+from prometheus_client import REGISTRY
 
 from common.destination_key import destinations_key
 from common.errors import BadQuery, NotFound
 from common.settings import ALL_PARTNERS, Settings
 from common.store import Store
+from common.timefmt import iso_utc
 from schemas.destination_table import read_destination, read_destinations, write_destination
 from schemas.destinations import (
+    DELIVERED_METRIC,
+    FAILED_METRIC,
+    LAST_SUCCESS_METRIC,
+    PARKED_METRIC,
+    PENDING_METRIC,
+    RETRYING_METRIC,
     STATE_ACTIVE,
     STATE_DELETED,
     STATE_REPLAYING,
@@ -170,6 +178,37 @@ class Destinations:
             "status": response.status_code,
             "reason": reason,
         }
+
+
+def delivery_figures(d: Destination) -> dict[str, Any] | None:
+    """The delivery agent's figures for `d` when it runs in this process (`serve`), else None.
+
+    Read from the process's Prometheus registry by the metric names of the contract;
+    `activitylog deliver` run apart serves them on its own metrics port instead.
+    """
+    labels = {"destination": d.destination_id, "partner": d.partner_id}
+
+    def value(name: str) -> float | None:
+        return REGISTRY.get_sample_value(name, labels)
+
+    delivered = value(DELIVERED_METRIC)
+    pending = value(PENDING_METRIC)
+    if delivered is None and pending is None and value(FAILED_METRIC) is None:
+        return None
+    last = value(LAST_SUCCESS_METRIC)
+    return {
+        "delivered": int(delivered or 0),
+        "failed_requests": int(value(FAILED_METRIC) or 0),
+        "parked": int(value(PARKED_METRIC) or 0),
+        "retrying": int(value(RETRYING_METRIC) or 0),
+        "pending": int(pending or 0),
+        "last_success_at": iso_utc(datetime.fromtimestamp(last, UTC)) if last else None,
+    }
+
+
+def with_figures(d: Destination) -> dict[str, Any]:
+    """The destination as the API shows it, with its delivery figures (None when unknown)."""
+    return d.public() | {"delivery": delivery_figures(d)}
 
 
 def request_body_json(destination_id: str) -> bytes:

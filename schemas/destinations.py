@@ -40,6 +40,16 @@ IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 SIGNATURE_VERSION: Final = "v1"
 SECRET_CONTEXT: Final = b"activitylog destination secret v1\n"
 
+# Per-destination delivery metrics (labels `destination`, `partner`): defined by the agent
+# (processors/delivery/metrics.py), read back by the API for the page when both share a process.
+DELIVERED_METRIC: Final = "activitylog_delivery_delivered_total"
+FAILED_METRIC: Final = "activitylog_delivery_failed_requests_total"
+PARKED_METRIC: Final = "activitylog_delivery_parked_total"
+RETRYING_METRIC: Final = "activitylog_delivery_retrying"
+PENDING_METRIC: Final = "activitylog_delivery_pending"
+FAILING_METRIC: Final = "activitylog_delivery_failing"
+LAST_SUCCESS_METRIC: Final = "activitylog_delivery_last_success_timestamp_seconds"
+
 STATE_ACTIVE: Final = "active"
 STATE_FAILING: Final = "failing"
 STATE_DELETED: Final = "deleted"

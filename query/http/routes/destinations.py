@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from common.errors import BadQuery
-from query.destinations import Destinations
+from query.destinations import Destinations, with_figures
 from query.http.auth import CallerDep
 from query.http.services import ServicesDep
 
@@ -63,13 +63,14 @@ def create_destination(who: CallerDep, body: JsonObject, found: DestinationsDep)
 @router.get("/api/v1/destinations")
 def list_destinations(who: CallerDep, found: DestinationsDep) -> JSONResponse:
     """The caller's partner's destinations (never their secrets)."""
-    return JSONResponse({"destinations": [d.public() for d in found.list(who.partner_id)]})
+    listed = [with_figures(d) for d in found.list(who.partner_id)]
+    return JSONResponse({"destinations": listed})
 
 
 @router.get("/api/v1/destinations/{destination_id}")
 def get_destination(destination_id: str, who: CallerDep, found: DestinationsDep) -> JSONResponse:
     """One destination of the caller's partner."""
-    return JSONResponse(found.get(who.partner_id, destination_id).public())
+    return JSONResponse(with_figures(found.get(who.partner_id, destination_id)))
 
 
 @router.delete("/api/v1/destinations/{destination_id}")

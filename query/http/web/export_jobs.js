@@ -49,7 +49,7 @@ export function isLongRange(from, to) {
   return (last - first) / 86_400_000 + 1 > JOB_THRESHOLD_DAYS;
 }
 
-async function apiSend(method, url, body) {
+export async function apiSend(method, url, body) {
   const headers = { Accept: "application/json" };
   const key = sessionStorage.getItem(KEY_STORAGE);
   if (key) headers.Authorization = `Bearer ${key}`;
