@@ -108,6 +108,9 @@ def test_every_stored_activity_of_the_partner_arrives_signed_in_order_and_no_oth
         later = publish(kafka_bootstrap, mine, 1)  # after the bad one: it arrives, the bad one not
         wait_until(lambda: later[0] in ours.accepted_ids(), 60, "the activity after the bad one")
         assert stored_ids(proc, mine) == set(published) | set(later)
+        figures = proc.get(f"/api/v1/destinations/{created['id']}").json()["delivery"]
+        assert figures["delivered"] >= len(published) + 1 and figures["last_success_at"]
+        assert (figures["parked"], figures["pending"]) == (0, 0)
         assert set(ours.accepted_ids()) == set(published) | set(later)
         assert bad["event_id"] not in ours.accepted_ids()
         assert ours.accepted_ids()[: len(published)] == published  # one partition: in order
