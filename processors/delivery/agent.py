@@ -242,6 +242,7 @@ class DeliveryAgent:
                 removed = self.lanes.pop(destination_id)
                 await removed.close()
                 removed.drop()
+                await self.sender.forget(destination_id)
         for destination_id, destination in current.items():
             lane = self.lanes.get(destination_id)
             if lane is not None:
