@@ -16,6 +16,8 @@ import socket
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
+import prometheus_client
+
 from common.errors import BrokerUnavailable, ConfigError, WorkerFailed
 from common.kafka import check_broker
 from common.net import tcp_open
@@ -145,17 +147,18 @@ def check_api_auth(settings: Settings) -> None:
         )
 
 
-async def run(settings: Settings, *, worker: bool, api: bool) -> None:
-    """Run until SIGTERM/SIGINT (or a fatal error in the worker)."""
+async def run(settings: Settings, *, worker: bool, api: bool, delivery: bool = False) -> None:
+    """Run until SIGTERM/SIGINT (or a fatal error in the worker or the delivery agent)."""
     import uvicorn
 
     # Deferred: Faust (with aiokafka and mode) takes about a second to import, which
     # `query`, `export` and the other short commands that import this module never need.
+    from processors.delivery.agent import DeliveryAgent
     from processors.worker import IngestWorker
 
     if api:
         check_api_auth(settings)
-    if worker:
+    if worker or delivery:
         await asyncio.to_thread(check_broker, settings.kafka_bootstrap)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -164,6 +167,7 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
 
     stores: list[Store] = []
     ingest: IngestWorker | None = None
+    agent: DeliveryAgent | None = None
     server: uvicorn.Server | None = None
     server_task: asyncio.Task[None] | None = None
     jobs: ExportJobRunner | None = None
@@ -174,16 +178,24 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
         stores.append(writer_store)
         if worker:
             ingest = IngestWorker(settings, writer_store)
+        if delivery:
+            # A store of its own: the agent's reads never wait behind the worker's inserts.
+            delivery_store = Store.from_settings(settings)
+            stores.append(delivery_store)
+            agent = DeliveryAgent(settings, delivery_store)
         if api:
             sock = bind_api_socket(settings)
             reader_store = Store.from_settings(settings)
             stores.append(reader_store)
 
             def health() -> dict[str, Any]:
-                if ingest is None:
-                    return {"worker": "disabled"}
-                failed = ingest.app.crashed
-                return {"worker": "failed" if failed else "running", "batches": ingest.batches}
+                state: dict[str, Any] = {"worker": "disabled"}
+                if ingest is not None:
+                    failed = ingest.app.crashed
+                    state = {"worker": "failed" if failed else "running", "batches": ingest.batches}
+                if agent is not None:
+                    state["delivery"] = "failed" if agent.crashed else "running"
+                return state
 
             # Export jobs read and record through stores of their own: a long job
             # never holds the client the page's reads use.
@@ -203,6 +215,10 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
             server_task = asyncio.create_task(server.serve(sockets=[sock]))
         if ingest is not None:
             await ingest.start()
+        if agent is not None:
+            await agent.start()
+            if not api and settings.delivery_metrics_port:
+                prometheus_client.start_http_server(settings.delivery_metrics_port)
         write_serve_info(settings, api=api)
         info_written = True
         log.info(
@@ -212,9 +228,12 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
             writer_store.location.describe(),
             running_loop_name(),
         )
-        await _wait_for_stop(stop, ingest, server_task)
+        await _wait_for_stop(stop, ingest, server_task, agent)
     finally:
         log.info("stopping")
+        if agent is not None:
+            with contextlib.suppress(Exception):
+                await agent.stop()
         if jobs is not None:
             jobs.interrupt()  # first: a job in flight must not finish during a slow stop
         if ingest is not None:
@@ -235,10 +254,12 @@ async def run(settings: Settings, *, worker: bool, api: bool) -> None:
                 serve_info_path(settings).unlink()
     if ingest is not None and ingest.app.crashed:
         raise WorkerFailed(f"the worker stopped on an error: {ingest.app.crash_reason}")
+    if agent is not None and agent.crashed:
+        raise WorkerFailed(f"the delivery agent stopped on an error: {agent.crash_reason}")
 
 
 async def _wait_for_stop(
-    stop: asyncio.Event, ingest: Any, server_task: asyncio.Task[None] | None
+    stop: asyncio.Event, ingest: Any, server_task: asyncio.Task[None] | None, agent: Any = None
 ) -> None:
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -248,6 +269,9 @@ async def _wait_for_stop(
             return
         if server_task is not None and server_task.done():
             log.error("the API server stopped")
+            return
+        if agent is not None and agent.crashed:
+            log.error("the delivery agent stopped: %s", agent.crash_reason)
             return
 
 

@@ -265,6 +265,23 @@ class Settings(BaseSettings):
     # While this file exists, a running export job holds between two chunks (its status,
     # cancel and shutdown still answer): an operator's pause, and the tests' hold on a job.
     export_jobs_pause_file: Path | None = None
+    # Webhook destinations (docs/contracts.md, Destinations). The key their signing secrets
+    # are derived from (None: a random key kept in STATE_DIR/destinations.key, mode 0600);
+    # which addresses a destination may resolve to besides public ones (SSRF guard).
+    destinations_key: str | None = Field(default=None, repr=False)
+    destinations_allow_loopback: Annotated[bool, _from_text(_bool)] = False
+    destinations_allow_private: Annotated[bool, _from_text(_bool)] = False
+    # The delivery agent (processors/delivery/): its consumer group, events per request,
+    # one request's timeout, how long a destination may keep failing before its pending
+    # events are parked on its dead-letter topic, and how many events wait per destination.
+    delivery_group: str = "activitylog-delivery"
+    delivery_batch_max_events: Annotated[int, _whole(1, 10_000)] = 100
+    delivery_timeout_seconds: Annotated[float, _number(0.1, 300)] = 10.0
+    delivery_failing_after_seconds: Annotated[float, _number(0.1, 86_400)] = 300.0
+    delivery_max_pending: Annotated[int, _whole(1, 1_000_000)] = 10_000
+    # `activitylog deliver` alone serves its Prometheus metrics on this port (0: none);
+    # under `serve` they are on the API's /metrics.
+    delivery_metrics_port: Annotated[int, _whole(0, 65535)] = 0
 
     @model_validator(mode="after")
     def _keys_file(self) -> Settings:

@@ -20,3 +20,5 @@ SCHEDULES_TABLE: Final = "export_schedules"
 # one event's activity key, and a customer's history (`query/reads/`).
 BY_EVENT_TABLE: Final = "activity_by_event"
 BY_CUSTOMER_TABLE: Final = "activity_by_customer"
+# Partners' webhook destinations, one row per change (`schemas/destinations.py`).
+DESTINATIONS_TABLE: Final = "destinations"

@@ -26,3 +26,13 @@ def topic_for_event(event: Mapping[str, Any]) -> str:
     if "line_items" in event or "order_id" in event:
         return ORDERS_TOPIC
     return PARTNER_ACTIONS_TOPIC
+
+
+# A destination's parked activities (processors/delivery/): one topic per destination, one
+# partition, so `activitylog destinations replay` re-sends them in the order they were parked.
+DESTINATION_DEAD_LETTER_PREFIX = "activity.destination-dead-letter.v1."
+
+
+def destination_dead_letter_topic(destination_id: str) -> str:
+    """The dead-letter topic of one destination (its id is `dst_` + hex: a valid topic name)."""
+    return DESTINATION_DEAD_LETTER_PREFIX + destination_id

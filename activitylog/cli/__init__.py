@@ -13,11 +13,12 @@ from typing import Any, cast
 import click
 import typer
 
+from activitylog.cli.destinations import destinations_app
 from activitylog.cli.exports import exports_app
 from activitylog.cli.produce import produce, simulate
 from activitylog.cli.query import export, query
 from activitylog.cli.schedules import schedules_app
-from activitylog.cli.serve import api, demo, migrate, serve, worker
+from activitylog.cli.serve import api, deliver, demo, migrate, serve, worker
 from activitylog.cli.stack import stack_app
 from activitylog.cli.topics import topics_app
 from activitylog.cli.verify import verify
@@ -35,7 +36,20 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(exports_app, name="exports")
 app.add_typer(schedules_app, name="schedules")
-for command in (migrate, serve, worker, api, demo, produce, simulate, query, export, verify):
+app.add_typer(destinations_app, name="destinations")
+for command in (
+    migrate,
+    serve,
+    worker,
+    api,
+    deliver,
+    demo,
+    produce,
+    simulate,
+    query,
+    export,
+    verify,
+):
     app.command()(command)
 
 

@@ -21,8 +21,8 @@ def migrate(ctx: typer.Context) -> None:
 
 
 def serve(ctx: typer.Context) -> None:
-    """Worker + API + web page in one process (embedded mode)."""
-    _run_loop(ctx.obj, worker=True, api=True)
+    """Worker + delivery agent + API + web page in one process (embedded mode)."""
+    _run_loop(ctx.obj, worker=True, api=True, delivery=True)
 
 
 def worker(ctx: typer.Context) -> None:
@@ -35,9 +35,14 @@ def api(ctx: typer.Context) -> None:
     _run_loop(ctx.obj, worker=False, api=True)
 
 
-def _run_loop(settings: Settings, *, worker: bool, api: bool) -> None:
-    """Run `serve`/`worker`/`api` on uvloop when it is installed (`runtime.run_event_loop`)."""
-    runtime.run_event_loop(runtime.run(settings, worker=worker, api=api))
+def deliver(ctx: typer.Context) -> None:
+    """The webhook delivery agent alone (server mode: several share the topics' partitions)."""
+    _run_loop(ctx.obj, worker=False, api=False, delivery=True)
+
+
+def _run_loop(settings: Settings, *, worker: bool, api: bool, delivery: bool = False) -> None:
+    """Run `serve`/`worker`/`api`/`deliver` on uvloop when installed (`runtime.run_event_loop`)."""
+    runtime.run_event_loop(runtime.run(settings, worker=worker, api=api, delivery=delivery))
 
 
 def demo(ctx: typer.Context) -> None:

@@ -21,7 +21,15 @@ from query.http.errors import install_error_handlers
 from query.http.limits import ApiLimits, RequestLimits
 from query.http.openapi import declare_error_responses
 from query.http.pages import register_pages
-from query.http.routes import activity, exports, history, manifests, operations, schedules
+from query.http.routes import (
+    activity,
+    destinations,
+    exports,
+    history,
+    manifests,
+    operations,
+    schedules,
+)
 from query.http.routes import jobs as job_routes
 from query.http.services import HealthProbe, Services
 from query.jobs.runner import ExportJobRunner
@@ -71,6 +79,7 @@ def create_api(
     app.include_router(job_routes.router)
     app.include_router(manifests.router)
     app.include_router(schedules.router)
+    app.include_router(destinations.router)
     register_pages(app)  # `/`, the Subscriptions page and `/static/...` (no API key: no data)
     declare_error_responses(app)  # the 4xx/5xx each operation really answers, in /openapi.json
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tests.bench import (
     bench_batch_step,
+    bench_delivery,
     bench_export_job,
     bench_ingest,
     bench_manifest,
@@ -22,6 +23,7 @@ from tests.bench import (
 def main() -> None:
     bench_batch_step.main()
     bench_ingest.main()
+    bench_delivery.main()
     bench_publish.main()
     bench_storage.main()
     bench_page.main()

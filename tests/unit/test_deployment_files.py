@@ -20,6 +20,7 @@ PROJECT_SERVICES = ("init", "worker", "api")
 SAMPLE = {
     "CLICKHOUSE_PASSWORD": "s3cret-Pw",
     "ACTIVITYLOG_API_KEYS": "k1=ptn-1,k2=*",
+    "ACTIVITYLOG_DESTINATIONS_KEY": "0123456789abcdef0123456789abcdef",
 }
 _VAR = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")
 
@@ -53,7 +54,7 @@ def _variables_the_code_reads() -> set[str]:
 
 def test_services_and_start_order() -> None:
     services = _compose()["services"]
-    assert set(services) == {"kafka", "clickhouse", "init", "worker", "api"}
+    assert set(services) == {"kafka", "clickhouse", "init", "worker", "deliver", "api"}
     assert services["worker"]["deploy"]["replicas"] >= 2
     for name in ("kafka", "clickhouse", "api"):
         assert "healthcheck" in services[name], name
@@ -61,7 +62,7 @@ def test_services_and_start_order() -> None:
         "kafka": {"condition": "service_healthy"},
         "clickhouse": {"condition": "service_healthy"},
     }
-    for name in ("worker", "api"):
+    for name in ("worker", "deliver", "api"):
         assert services[name]["depends_on"] == {
             "init": {"condition": "service_completed_successfully"}
         }

@@ -49,6 +49,8 @@ ALLOWED: dict[str, str] = {
     "MANIFESTS_TABLE": "table name constant",
     "JOBS_TABLE": "table name constant",
     "SCHEDULES_TABLE": "table name constant",
+    "DESTINATIONS_TABLE": "table name constant (schemas.tables)",
+    "', '.join(DESTINATION_COLUMNS)": "column constants (destinations table)",
     "EMBEDDED_DATABASE": "database name constant",
     "table": "schemas.ddl: a table name from data_table(), constants",
     "local": "schemas.ddl: the local table name, constants",

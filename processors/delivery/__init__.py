@@ -1,0 +1,1 @@
+"""The delivery agent: stored activities to partners' webhooks (docs/architecture.md)."""
