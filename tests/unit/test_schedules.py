@@ -75,7 +75,7 @@ def test_run_ids_are_export_ids_derived_from_schedule_and_period() -> None:
         ({"at": "25:00"}, "at", "HH:MM"),
         ({"at": None}, "at", "required"),
         ({"format": "docx"}, "format", "unknown format"),
-        ({"lang": "de"}, "lang", "unknown language"),
+        ({"lang": "de"}, "lang", "unsupported language"),
         ({"starts": "2026-11-01"}, "starts", "in the past"),
         ({"until": "2026-11-19"}, "until", "in the past"),
         ({"until": "2026-11-25"}, "until", "would never run"),
