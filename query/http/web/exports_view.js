@@ -26,6 +26,7 @@ const TEXT = {
     downloaded: "Downloaded {file}.",
     yes: "yes",
     no: "no",
+    kinds: { direct: "direct", job: "job", scheduled: "scheduled" },
     schedulesIntro: "Run an export of the previous month, week or day at a set time, with the filters chosen above.",
     showSchedules: "Show schedules",
     add: "Add schedule",
@@ -49,6 +50,7 @@ const TEXT = {
     downloaded: "{file} téléchargé.",
     yes: "oui",
     no: "non",
+    kinds: { direct: "direct", job: "tâche", scheduled: "planifié" },
     schedulesIntro: "Exporter le mois, la semaine ou le jour précédent à heure fixe, avec les filtres choisis plus haut.",
     showSchedules: "Afficher les planifications",
     add: "Ajouter la planification",
@@ -123,7 +125,8 @@ function exportRow(item) {
   } else {
     file.append(say("notKept"));
   }
-  const kind = item.kind === "scheduled" ? `${item.kind} (${item.schedule_id})` : item.kind;
+  const name = say("kinds")[item.kind] || item.kind;
+  const kind = item.kind === "scheduled" ? `${name} (${item.schedule_id})` : name;
   return el(
     "tr",
     { dataset: { exportId: item.id } },
