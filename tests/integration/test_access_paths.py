@@ -29,7 +29,7 @@ from common.store import Store, StoreBounds
 from query.reads.columns import DETAIL_COLUMNS, select_list
 from query.reads.records import get_activity, json_or_text, present
 from query.reads.scope import key_within_partner
-from query.reads.subscriptions import LogEvent, customer_subscriptions, fold
+from query.reads.subscriptions import LogEvent, customer_subscriptions, fold, with_texts
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from schemas.migrate import apply_migrations, apply_retention, open_migrated
 from schemas.tables import BY_CUSTOMER_TABLE, BY_EVENT_TABLE, MIGRATIONS_TABLE
@@ -78,7 +78,7 @@ def oracle_subscriptions(
         "ORDER BY occurred_at, event_id"
     )
     events = (LogEvent(*row) for row in store.query_rows(events_sql, params))
-    items = [sub.as_json() for sub in fold(events)]
+    items = [with_texts(sub.as_json(), "en") for sub in fold(events)]
     return {"customer_id": customer_id, "customer_name": name, "items": items}
 
 

@@ -138,3 +138,12 @@ def test_usage_errors_are_shown_as_usage_with_exit_2(
 ) -> None:
     code, err = _run(argv, capsys)
     assert code == 2 and expected in err and "unexpected" not in err
+
+
+@pytest.mark.parametrize("command", ["query", "export"])
+def test_an_unsupported_language_names_the_supported_ones(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _run([command, "--lang", "de"], capsys)
+    assert code == 2 and "'de'" in err and "en, fr" in err
+    assert err.count("\n") == 1
