@@ -93,6 +93,9 @@ _ENGINE_CACHES = (
     "text_index_tokens_cache_size",
     "text_index_header_cache_size",
     "text_index_postings_cache_size",
+    # Compiled expressions (128 MiB by default): every distinct filter the pages
+    # and exports send compiles some, and a long-running process keeps them.
+    "compiled_expression_cache_size",
 )
 
 

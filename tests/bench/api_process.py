@@ -76,10 +76,12 @@ class RssSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def rss(self) -> int:
+    def rss(self, field: str = "VmRSS") -> int:
+        """The process's `field` of /proc/PID/status, in bytes: VmRSS, or its parts RssAnon
+        (the heaps) and RssFile (mapped files: the engine's code, shared and reclaimable)."""
         with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) * 1024
         return 0
 

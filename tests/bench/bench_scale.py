@@ -62,6 +62,9 @@ class Phase:
     export_rows: int = 0
     export_growth: int = 0
     idle_rss: int = 0
+    idle_rss_file: int = 0
+    disk_by_table: dict[str, int] = field(default_factory=dict)
+    stored_rows: int = 0
 
 
 # The timed reads, in the order: label and goal (p99).
@@ -170,6 +173,8 @@ def measure(name: str, work: Path, store_dir: Path, samples: int, survey: dict[s
     year = {"from": (today - timedelta(days=364)).isoformat(), "to": today.isoformat()}
     phase = Phase(name, parts_before=survey["parts"])
     phase.bytes_per_row = survey["bytes_on_disk"] / max(1, survey["stored_rows"])
+    phase.disk_by_table = survey.get("bytes_on_disk_by_table", {})
+    phase.stored_rows = max(1, survey["stored_rows"])
     keys = f"{BIG_KEY}={survey['partner']},{ALL_KEY}=*"
     print(f"  measuring ({name}): {samples} samples per read after {WARMUP} warm-up ones")
     with api_server(work, store_dir, keys) as (url, pid):
@@ -178,7 +183,8 @@ def measure(name: str, work: Path, store_dir: Path, samples: int, survey: dict[s
         phase.export_rows, phase.export_rows_per_s, phase.export_growth = _measure_export(
             url, pid, year
         )
-        phase.idle_rss = RssSampler(pid).rss()
+        sampler = RssSampler(pid)
+        phase.idle_rss, phase.idle_rss_file = sampler.rss(), sampler.rss("RssFile")
     return phase
 
 
@@ -290,8 +296,15 @@ def report(
         f"{_cell(f'{p.idle_rss / 1e6:,.0f} MB', p.idle_rss < GB):34}" for p in phases
     )
     print(f"  {'`activitylog api` RSS, idle after the reads':{width}}{rss_cells}< 1,000 MB")
+    code_cells = "".join(f"{f'{p.idle_rss_file / 1e6:,.0f} MB':34}" for p in phases)
+    print(f"  {'  of which mapped files (RssFile: the engine code)':{width}}{code_cells}")
     disk_cells = "".join(f"{f'{p.bytes_per_row:,.0f} B':34}" for p in phases)
     print(f"  {'disk per row (system.parts bytes_on_disk / rows)':{width}}{disk_cells}")
+    for table in phases[-1].disk_by_table:
+        cells = "".join(
+            f"{f'{p.disk_by_table.get(table, 0) / p.stored_rows:,.1f} B':34}" for p in phases
+        )
+        print(f"  {'  ' + table + ' (per activity row)':{width}}{cells}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -39,11 +39,16 @@ def test_the_defaults_bound_the_embedded_engine(tmp_path: Path) -> None:
     store = Store.open(f"chdb://{tmp_path / 'ch'}")
     try:
         engine = _server_settings(
-            store, "max_server_memory_usage", "mark_cache_size", "text_index_postings_cache_size"
+            store,
+            "max_server_memory_usage",
+            "mark_cache_size",
+            "text_index_postings_cache_size",
+            "compiled_expression_cache_size",
         )
         # The caches are bounded; the engine's and a query's memory are ClickHouse's own
         # unless an operator bounds them (an insert or export must not fail by default).
         assert engine["mark_cache_size"] == engine["text_index_postings_cache_size"] == 64 << 20
+        assert engine["compiled_expression_cache_size"] == 64 << 20
         assert engine["max_server_memory_usage"] > 1 << 30
         assert _query_settings(store)[0] == 0
     finally:

@@ -102,3 +102,15 @@ def test_retention_covers_the_access_paths() -> None:
         "MODIFY TTL toDateTime(occurred_at) + INTERVAL 30 DAY"
     )
     assert RETAINED_TABLES == ("activity", "activity_by_event", "activity_by_customer")
+
+
+def test_the_read_indexes_are_added_and_built_on_each_shards_local_table() -> None:
+    statements = _statements(dict(migration_files())["0005_read_indexes"])
+    assert len(statements) == 4
+    rendered = [render(statement, "prod") for statement in statements]
+    assert all(len(out) == 1 for out in rendered)
+    assert all(
+        out[0].startswith("ALTER TABLE activity_local ON CLUSTER `prod` ") for out in rendered
+    )
+    assert sum("MATERIALIZE INDEX" in out[0] for out in rendered) == 2
+    assert all(view_backfill(statement) is None for statement in statements)

@@ -147,6 +147,7 @@ def test_store_bounds_become_engine_options_and_query_settings() -> None:
     options = bounds.engine_options()
     assert options["max_server_memory_usage"] == 1 << 30
     assert options["mark_cache_size"] == options["text_index_postings_cache_size"] == 32 << 20
+    assert options["compiled_expression_cache_size"] == 32 << 20
     assert options.items() >= per_query.items()
     # 0 leaves ClickHouse's own value: nothing is passed for it.
     assert StoreBounds(0, 0, 0, 0).engine_options() == {}
