@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from common.store import Store
 from common.timefmt import iso_utc
+from query.reads.scope import SHARD_LOCAL_IN
 from schemas.activity import ACTIVITY_TABLE
 from schemas.readable.render import READABLE_SOURCES, render
 
@@ -134,7 +135,7 @@ def lifecycle(store: Store, item: Mapping[str, Any], lang: str = "en") -> dict[s
         f"PREWHERE {_KEY} IN (SELECT {_KEY} FROM {ACTIVITY_TABLE} WHERE {window} "
         f"AND correlation_id = {{correlation_id:String}}) AND {window} "
         "WHERE correlation_id = {correlation_id:String} "
-        f"ORDER BY occurred_at, event_id LIMIT {MAX_STEPS + 1}"
+        f"ORDER BY occurred_at, event_id LIMIT {MAX_STEPS + 1} SETTINGS {SHARD_LOCAL_IN}"
     )
     rows = store.query_dicts(
         sql,

@@ -17,7 +17,7 @@ import orjson
 from common.store import Store
 from common.timefmt import iso_utc
 from query.reads.columns import DETAIL_COLUMNS, select_list
-from query.reads.scope import key_within_partner
+from query.reads.scope import SHARD_LOCAL_IN, key_within_partner
 from schemas.activity import ACTIVITY_TABLE
 from schemas.readable.render import READABLE_SOURCES, render
 from schemas.tables import BY_EVENT_TABLE
@@ -49,7 +49,7 @@ def get_activity(
     sql = (
         f"SELECT {select_list(DETAIL_COLUMNS)} FROM {ACTIVITY_TABLE} FINAL "  # noqa: S608
         f"WHERE {_ACTIVITY_KEY} IN (SELECT {_ACTIVITY_KEY} FROM {BY_EVENT_TABLE} "
-        f"WHERE {where}) AND {where} LIMIT 1"
+        f"WHERE {where}) AND {where} LIMIT 1 SETTINGS {SHARD_LOCAL_IN}"
     )
     rows = store.query_dicts(sql, params)
     if not rows:

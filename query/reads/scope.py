@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
+
+# A read that finds keys with an IN subquery on a table sharded like activity
+# (a record through activity_by_event, a lifecycle through its correlation id)
+# runs it on each shard against the shard's own table: on a cluster both sides
+# are Distributed, which ClickHouse otherwise refuses, and the shard's own rows
+# are all the subquery can need, since a partner's rows and the rows derived
+# from them live on that partner's shard (schemas/ddl.py). No effect on one server.
+SHARD_LOCAL_IN: Final = "distributed_product_mode = 'local'"
 
 
 def key_within_partner(

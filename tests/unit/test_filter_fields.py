@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from activitylog.cli.query import cli_request
 from query.client import Request
-from query.filters import FILTER_FIELDS, ActivityFilter
+from query.filters import FILTER_FIELDS, ActivityFilter, name_index_run
 from query.jobs.model import job_request
+from query.ranges import TimeRange
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -43,3 +44,30 @@ def test_a_job_runs_the_filters_it_was_given() -> None:
 def test_the_filter_fields_are_the_filters_optional_fields() -> None:
     optional = [f.name for f in fields(ActivityFilter) if f.name not in ("range", "partner_id")]
     assert tuple(optional) == FILTER_FIELDS
+
+
+def _filter(**chosen: str | None) -> ActivityFilter:
+    range_ = TimeRange(start=NOW - timedelta(days=30), end=NOW, tz="UTC")
+    return ActivityFilter(range=range_, **chosen)  # type: ignore[arg-type]
+
+
+def test_the_key_conditions_are_the_where_clauses_on_sort_key_columns_only() -> None:
+    flt = _filter(partner_id="ptn-a", customer_id="c-1", q="x")
+    where, params = flt.where()
+    key = flt.key_where()
+    assert where.startswith(key + " AND ")
+    assert "partner_id = {partner_id:String}" in key and "customer_id" not in key
+    assert {"start", "end", "partner_id"} <= params.keys()
+    assert "partner_id" not in _filter(partner_id=None).key_where()
+
+
+def test_the_name_filter_adds_the_lowered_ascii_run_the_index_answers() -> None:
+    assert name_index_run("Småföretag AB") == "retag ab"
+    assert name_index_run("CONTOSO") == "contoso"
+    assert name_index_run("ab") is None and name_index_run("Ölçü") is None
+    where, params = _filter(customer="Café Élodie").where()
+    assert "positionCaseInsensitiveUTF8(customer_name, {customer:String})" in where
+    assert "multiSearchAny(lowerUTF8(customer_name), [{customer_run:String}])" in where
+    assert params["customer"] == "Café Élodie" and params["customer_run"] == "lodie"
+    where, params = _filter(customer="Öl").where()
+    assert "lowerUTF8" not in where and "customer_run" not in params
