@@ -50,6 +50,7 @@ BROKER_JVM_OPTS = ("-Xms256m", "-Xmx1g", "-Djava.awt.headless=true")
 CLUSTER_NODE_JVM_OPTS = ("-Xms128m", "-Xmx384m", "-Djava.awt.headless=true")
 TOOL_JVM_OPTS = ("-Xmx256m", "-Djava.awt.headless=true")
 POLL_INTERVAL = 0.25
+NODE_PROBE_ATTEMPTS = 10
 MVN_TIMEOUT = 1800.0
 TOOL_TIMEOUT = 120.0
 LOG_TAIL_LINES = 20
@@ -385,7 +386,7 @@ class KafkaStack:
                 if self.node is None
                 else host_port(self.node.host, self.node.port)
             )
-        answering = pid is not None and broker_answers(bootstrap, timeout=3.0)
+        answering = pid is not None and self._answers(bootstrap)
         return StackStatus(
             running=pid is not None,
             pid=pid,
@@ -394,6 +395,24 @@ class KafkaStack:
             log_file=self.log_file,
             answering=answering,
         )
+
+    def _answers(self, bootstrap: str) -> bool:
+        """Whether the broker answers a metadata request.
+
+        A cluster node's admin client, once bootstrapped from this node, sends
+        its request to any node the metadata lists, which may be a peer that
+        is down and not yet fenced (up to 9 s): a refused connection fails the
+        probe at once. A few quick attempts reach a live node.
+        """
+        attempts = 1 if self.node is None else NODE_PROBE_ATTEMPTS
+        deadline = time.monotonic() + 3.0 * attempts
+        for _ in range(attempts):
+            if broker_answers(bootstrap, timeout=max(0.5, min(3.0, deadline - time.monotonic()))):
+                return True
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_INTERVAL)
+        return False
 
     def resolve_libs(self) -> Path:
         """The directory of broker jars: `$KAFKA_HOME/libs`, or the cache, filled once by Maven."""

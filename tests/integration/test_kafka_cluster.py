@@ -55,6 +55,11 @@ def test_a_three_node_cluster_starts_replicates_reports_each_node_and_stops(
         ], status.stdout
         assert status.stdout.count(": running (pid") == 3, status.stdout
 
+        # Idempotent: a second `up` finds the three nodes running and starts none.
+        again = _cli(env, "stack", "up", "--brokers", "3")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert _cli(env, "stack", "status").stdout == status.stdout
+
         infos = describe_topics(bootstrap, ALL_TOPICS)
         assert [(i.exists, i.replication) for i in infos] == [(True, 3)] * 3, infos
         with admin_client(bootstrap, 30) as admin:
