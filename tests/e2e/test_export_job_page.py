@@ -25,6 +25,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.fixtures.serve import ServeProcess
 
+PAUSE = "pause-export-jobs"
 ROWS = 400_000  # a few seconds of job: the page shows several progress steps
 RANGE = ("2025-01-01", "2026-11-30")  # 699 days: far above the page's job threshold
 TIMEOUT_MS = 120_000
@@ -64,6 +65,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         ACTIVITYLOG_API_KEYS=f"{key}=*",  # an analyst's all-partners key: every row
         # Only so the test can compare with a direct download of the same long range.
         ACTIVITYLOG_EXPORT_MAX_DAYS="1000",
+        # The test holds the job after a chunk while it looks at the progress.
+        ACTIVITYLOG_EXPORT_JOBS_PAUSE_FILE=str(workdir / PAUSE),
     ).start()
     try:
         yield Served(server, key)
@@ -108,6 +111,8 @@ def test_a_long_range_export_runs_as_a_job_with_progress_and_downloads(
     page.click("#apply")
     expect(page.locator("tr.activity-row").first).to_be_visible()
 
+    pause = served.server.workdir / PAUSE
+    pause.touch()  # the job holds after its first chunk until the progress is checked
     with page.expect_download(timeout=TIMEOUT_MS) as download_info:
         page.click("#export")
         # The job's progress: rows of the estimate, a percentage, a bar and Cancel.
@@ -123,6 +128,7 @@ def test_a_long_range_export_runs_as_a_job_with_progress_and_downloads(
         path = artifacts_dir / "export-job-progress.png"
         page.screenshot(path=str(path), full_page=True)
         print(f"screenshot: {path}")
+        pause.unlink()
     download = download_info.value
     assert re.fullmatch(
         rf"activity-{RANGE[0]}_{RANGE[1]}-exp_[a-z2-7]{{26}}\.csv", download.suggested_filename
