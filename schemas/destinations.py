@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from common.errors import BadQuery
 from common.timefmt import iso_utc
@@ -364,6 +364,23 @@ def _refusal(
             "ACTIVITYLOG_DESTINATIONS_ALLOW_PRIVATE)"
         )
     return ""
+
+
+def pinned(url: str, address: str) -> tuple[str, str, dict[str, Any]]:
+    """The URL with the checked address in place of its host, the Host header, the TLS name.
+
+    Connecting to the address that passed the guard, rather than resolving the name
+    again, leaves no window for the name to resolve elsewhere (DNS rebinding); the
+    certificate is still verified against the host name (SNI).
+    """
+    parts = urlsplit(url)
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal + (f":{parts.port}" if parts.port is not None else "")
+    target = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    extensions: dict[str, Any] = {}
+    if parts.scheme == "https" and parts.hostname is not None:
+        extensions["sni_hostname"] = parts.hostname
+    return target, parts.netloc, extensions
 
 
 def resolve_host(host: str, port: int) -> list[str]:
