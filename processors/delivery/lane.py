@@ -98,6 +98,7 @@ class Lane:
         self._overflow = asyncio.Event()
         self.task: asyncio.Task[None] = asyncio.create_task(self._run())
         self._labels = (destination.destination_id, destination.partner_id)
+        metrics.FAILING.labels(*self._labels).set(1 if self.failing else 0)
 
     @property
     def pending(self) -> int:
