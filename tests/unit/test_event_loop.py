@@ -35,16 +35,16 @@ def test_run_event_loop_runs_on_uvloop_and_restores_the_policy() -> None:
     assert asyncio.get_event_loop_policy() is before
 
 
-@pytest.mark.parametrize("command", ["worker", "serve", "api"])
+@pytest.mark.parametrize("command", ["worker", "serve", "api", "deliver"])
 def test_long_running_commands_run_on_uvloop(
     command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Stand in for the runtime only (no broker, no store in unit tests): what
     # is checked is the loop the command's coroutine runs on, and the flags.
-    seen: list[tuple[str, bool, bool]] = []
+    seen: list[tuple[str, bool, bool, bool]] = []
 
-    async def record(settings: Settings, *, worker: bool, api: bool) -> None:
-        seen.append((runtime.running_loop_name(), worker, api))
+    async def record(settings: Settings, *, worker: bool, api: bool, delivery: bool) -> None:
+        seen.append((runtime.running_loop_name(), worker, api, delivery))
 
     monkeypatch.setattr(runtime, "run", record)
     monkeypatch.chdir(tmp_path)
@@ -52,5 +52,10 @@ def test_long_running_commands_run_on_uvloop(
     monkeypatch.setenv("ACTIVITYLOG_CLICKHOUSE_URL", f"chdb://{tmp_path / 'ch'}")
 
     assert main([command]) == 0
-    expected = {"worker": (True, False), "serve": (True, True), "api": (False, True)}[command]
+    expected = {
+        "worker": (True, False, False),
+        "serve": (True, True, True),
+        "api": (False, True, False),
+        "deliver": (False, False, True),
+    }[command]
     assert seen == [("uvloop", *expected)]
