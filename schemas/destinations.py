@@ -22,7 +22,7 @@ import secrets
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
@@ -175,12 +175,17 @@ def destination_from_row(row: Mapping[str, Any]) -> Destination:
         customers=tuple(row["customers"]),
         salt=row["salt"],
         secret_fingerprint=row["secret_fingerprint"],
-        created_at=row["created_at"],
+        created_at=_utc(row["created_at"]),
         created_by=row["created_by"],
         state=row["state"],
         state_reason=row["state_reason"],
-        updated_at=row["updated_at"],
+        updated_at=_utc(row["updated_at"]),
     )
+
+
+def _utc(value: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (the client may hand back a naive one)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def destination_to_row(d: Destination) -> list[Any]:
