@@ -211,7 +211,7 @@ class Settings(BaseSettings):
     # the state dir) and how long a finished file is kept.
     export_dir: Path | None = None
     export_retention_hours: Annotated[float, _number(0.0001, 87_600)] = 24.0
-    # Webhook destinations (docs/contracts.md, Webhook destinations). The key their signing secrets
+    # Webhook destinations (docs/contracts.md, Destinations). The key their signing secrets
     # are derived from (None: a random key kept in STATE_DIR/destinations.key, mode 0600);
     # which addresses a destination may resolve to besides public ones (SSRF guard).
     destinations_key: str | None = Field(default=None, repr=False)
