@@ -271,11 +271,12 @@ class Settings(BaseSettings):
     destinations_key: str | None = Field(default=None, repr=False)
     destinations_allow_loopback: Annotated[bool, _from_text(_bool)] = False
     destinations_allow_private: Annotated[bool, _from_text(_bool)] = False
-    # The delivery agent (processors/delivery/): its consumer group, events per request,
-    # one request's timeout, how long a destination may keep failing before its pending
+    # The delivery agent (processors/delivery/): its consumer group, events per request
+    # (at most 200: their ids fill the Idempotency-Key header, kept under 8 KiB), one
+    # request's timeout, how long a destination may keep failing before its pending
     # events are parked on its dead-letter topic, and how many events wait per destination.
     delivery_group: str = "activitylog-delivery"
-    delivery_batch_max_events: Annotated[int, _whole(1, 10_000)] = 100
+    delivery_batch_max_events: Annotated[int, _whole(1, 200)] = 100
     delivery_timeout_seconds: Annotated[float, _number(0.1, 300)] = 10.0
     delivery_failing_after_seconds: Annotated[float, _number(0.1, 86_400)] = 300.0
     delivery_max_pending: Annotated[int, _whole(1, 1_000_000)] = 10_000

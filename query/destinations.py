@@ -42,6 +42,7 @@ from schemas.destinations import (
     new_destination_id,
     new_salt,
     parse_spec,
+    pinned,
     secret_fingerprint,
     signed_headers,
 )
@@ -158,16 +159,17 @@ class Destinations:
     def test(self, scope: str | None, destination_id: str) -> dict[str, Any]:
         """Send one signed request with no activities; what the endpoint answered."""
         found = self.get(scope, destination_id)
-        check_destination_url(found.url, network_policy(self.settings), self.resolve)
+        addresses = check_destination_url(found.url, network_policy(self.settings), self.resolve)
+        target, host, extensions = pinned(found.url, addresses[0])
         secret = derive_secret(destinations_key(self.settings), found.destination_id, found.salt)
         body = request_body_json(found.destination_id)
         timestamp = str(int(time.time()))
-        headers = signed_headers(secret, timestamp, body, found.destination_id, [])
+        headers = signed_headers(secret, timestamp, body, found.destination_id, []) | {"Host": host}
         try:
             with httpx.Client(
                 timeout=self.settings.delivery_timeout_seconds, follow_redirects=False
             ) as http:
-                response = http.post(found.url, content=body, headers=headers)
+                response = http.post(target, content=body, headers=headers, extensions=extensions)
         except httpx.HTTPError as exc:
             return {"id": found.destination_id, "ok": False, "status": None, "reason": str(exc)}
         ok = 200 <= response.status_code < 300

@@ -22,9 +22,9 @@ import secrets
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from common.errors import BadQuery
 from common.timefmt import iso_utc
@@ -175,12 +175,17 @@ def destination_from_row(row: Mapping[str, Any]) -> Destination:
         customers=tuple(row["customers"]),
         salt=row["salt"],
         secret_fingerprint=row["secret_fingerprint"],
-        created_at=row["created_at"],
+        created_at=_utc(row["created_at"]),
         created_by=row["created_by"],
         state=row["state"],
         state_reason=row["state_reason"],
-        updated_at=row["updated_at"],
+        updated_at=_utc(row["updated_at"]),
     )
+
+
+def _utc(value: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (the client may hand back a naive one)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def destination_to_row(d: Destination) -> list[Any]:
@@ -364,6 +369,23 @@ def _refusal(
             "ACTIVITYLOG_DESTINATIONS_ALLOW_PRIVATE)"
         )
     return ""
+
+
+def pinned(url: str, address: str) -> tuple[str, str, dict[str, Any]]:
+    """The URL with the checked address in place of its host, the Host header, the TLS name.
+
+    Connecting to the address that passed the guard, rather than resolving the name
+    again, leaves no window for the name to resolve elsewhere (DNS rebinding); the
+    certificate is still verified against the host name (SNI).
+    """
+    parts = urlsplit(url)
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal + (f":{parts.port}" if parts.port is not None else "")
+    target = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    extensions: dict[str, Any] = {}
+    if parts.scheme == "https" and parts.hostname is not None:
+        extensions["sni_hostname"] = parts.hostname
+    return target, parts.netloc, extensions
 
 
 def resolve_host(host: str, port: int) -> list[str]:

@@ -261,18 +261,21 @@ class DeliveryAgent:
                 failing_after=self.settings.delivery_failing_after_seconds,
             )
 
-    async def _record_state(self, destination: Destination, state: str, reason: str) -> None:
-        """Record a destination's state, unless it was removed meanwhile."""
+    async def _record_state(
+        self, destination: Destination, state: str, reason: str
+    ) -> Destination | None:
+        """Record a destination's state, unless it was removed meanwhile; the row written."""
 
-        def write() -> None:
+        def write() -> Destination | None:
             latest = read_destination(self.store, destination.destination_id)
             if latest is None or latest.state == STATE_DELETED:
-                return
-            now = datetime.now(UTC)
+                return None
+            now = max(datetime.now(UTC), latest.updated_at + timedelta(milliseconds=1))
             changed = replace(latest, state=state, state_reason=reason, updated_at=now)
             write_destination(self.store, changed)
+            return changed
 
-        await asyncio.to_thread(write)
+        return await asyncio.to_thread(write)
 
     async def _record_lag(self) -> None:
         """Messages not yet consumed, per partition (best effort: never fails the agent)."""

@@ -59,8 +59,8 @@ class Parking(Protocol):
         committed as delivered. True once every parked one was delivered."""
 
 
-# Records a destination's new state in the store.
-StateWriter = Callable[[Destination, str, str], Awaitable[None]]
+# Records a destination's new state in the store; the row written (None: it was removed).
+StateWriter = Callable[[Destination, str, str], Awaitable[Destination | None]]
 
 
 class Lane:
@@ -98,6 +98,7 @@ class Lane:
         self._overflow = asyncio.Event()
         self.task: asyncio.Task[None] = asyncio.create_task(self._run())
         self._labels = (destination.destination_id, destination.partner_id)
+        metrics.FAILING.labels(*self._labels).set(1 if self.failing else 0)
 
     @property
     def pending(self) -> int:
@@ -112,10 +113,28 @@ class Lane:
         self._wake.set()
 
     def update(self, destination: Destination) -> None:
-        """The destination as the store now says (a replay asked for, filters changed)."""
+        """The destination as the store now says: a replay asked for, or a state that another
+        `deliver` process recorded (failing, or active after its replay).
+
+        A row older than the one this lane last wrote is a read that raced that write,
+        and is ignored; only a newer row changes the lane's state.
+        """
+        if destination.updated_at <= self.destination.updated_at:
+            return
         self.destination = destination
-        if destination.state == STATE_REPLAYING and not self.replay_wanted:
-            self.replay_wanted = True
+        if destination.state == STATE_REPLAYING:
+            if not self.replay_wanted:
+                self.replay_wanted = True
+                self._wake.set()
+        elif self.replay_wanted:
+            return  # this lane's replay decides what comes next
+        elif destination.state == STATE_FAILING and not self.failing:
+            self.failing = True
+            metrics.FAILING.labels(*self._labels).set(1)
+            self._wake.set()
+        elif destination.state == STATE_ACTIVE and self.failing:
+            self.failing = False
+            metrics.FAILING.labels(*self._labels).set(0)
             self._wake.set()
 
     async def close(self) -> None:
@@ -241,8 +260,10 @@ class Lane:
             self.destination.destination_id,
             reason,
         )
-        await self.record_state(self.destination, STATE_FAILING, reason)
-        self.destination = replace(self.destination, state=STATE_FAILING, state_reason=reason)
+        written = await self.record_state(self.destination, STATE_FAILING, reason)
+        self.destination = written or replace(
+            self.destination, state=STATE_FAILING, state_reason=reason
+        )
 
     async def _replay(self) -> bool:
         """Re-send the parked activities, then go active; False when stopping."""
@@ -263,7 +284,9 @@ class Lane:
         self.replay_wanted = False
         if complete:
             metrics.FAILING.labels(*self._labels).set(0)
-            await self.record_state(self.destination, STATE_ACTIVE, "")
-            self.destination = replace(self.destination, state=STATE_ACTIVE, state_reason="")
+            written = await self.record_state(self.destination, STATE_ACTIVE, "")
+            self.destination = written or replace(
+                self.destination, state=STATE_ACTIVE, state_reason=""
+            )
             log.info("event=replay_done destination=%s", self.destination.destination_id)
         return True

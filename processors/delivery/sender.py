@@ -20,8 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from typing import Final
 
 import httpx
 
@@ -31,6 +30,7 @@ from schemas.destinations import (
     NetworkPolicy,
     Resolver,
     check_destination_url,
+    pinned,
     signed_headers,
 )
 
@@ -130,23 +130,6 @@ class Sender:
     async def close(self) -> None:
         for destination_id in list(self._clients):
             await self.forget(destination_id)
-
-
-def pinned(url: str, address: str) -> tuple[str, str, dict[str, Any]]:
-    """The URL with the checked address in place of its host, the Host header, the TLS name.
-
-    Connecting to the address that passed the guard, rather than resolving the name
-    again, leaves no window for the name to resolve elsewhere (DNS rebinding); the
-    certificate is still verified against the host name (SNI).
-    """
-    parts = urlsplit(url)
-    literal = f"[{address}]" if ":" in address else address
-    netloc = literal + (f":{parts.port}" if parts.port is not None else "")
-    target = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-    extensions: dict[str, Any] = {}
-    if parts.scheme == "https" and parts.hostname is not None:
-        extensions["sni_hostname"] = parts.hostname
-    return target, parts.netloc, extensions
 
 
 def retry_after(value: str | None, now: float) -> float | None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -111,3 +112,33 @@ def test_a_backlog_over_the_bound_cuts_a_long_retry_wait_and_parks() -> None:
     )
     assert got["sent"] == [["e0"]]
     assert got["parked"] == [f"e{i}" for i in range(8)] and got["states"] == ["failing"]
+
+
+def test_a_state_another_process_recorded_is_followed_and_an_older_one_ignored() -> None:
+    async def run() -> dict[str, Any]:
+        sender, parking = ScriptedSender([]), MemoryParking()
+
+        async def record(d: Destination, state: str, reason: str) -> None:
+            return None
+
+        stopping, done = asyncio.Event(), []
+        lane = Lane(
+            DEST, "secret", sender, parking, record, stopping,  # type: ignore[arg-type]
+            batch_max=3, max_pending=100, failing_after=60, jitter=lambda ceiling: 0.0,
+        )  # fmt: skip
+        later = DEST.updated_at + timedelta(seconds=1)
+        lane.update(replace(DEST, state="failing", updated_at=later))
+        lane.update(replace(DEST, state="active"))  # older than what the lane holds: ignored
+        lane.put(Item("e0", {"event_id": "e0"}, lambda: done.append("e0")))
+        while not done:
+            await asyncio.sleep(0.01)
+        lane.update(replace(DEST, state="active", updated_at=later + timedelta(seconds=1)))
+        lane.put(Item("e1", {"event_id": "e1"}, lambda: done.append("e1")))
+        while len(done) < 2:
+            await asyncio.sleep(0.01)
+        stopping.set()
+        await lane.close()
+        return {"sent": sender.sent, "parked": parking.parked}
+
+    got = asyncio.run(run())
+    assert got == {"sent": [["e1"]], "parked": ["e0"]}

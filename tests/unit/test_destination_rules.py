@@ -14,6 +14,7 @@ from schemas.destinations import (
     check_destination_url,
     derive_secret,
     parse_spec,
+    pinned,
     sign,
     signature_valid,
 )
@@ -113,3 +114,12 @@ def test_the_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
     assert signature_valid(secret, stamp, body, "v1=" + expected)
     assert not signature_valid(secret, "1764878401", body, "v1=" + expected)
     assert not signature_valid(secret, stamp, body + b" ", "v1=" + expected)
+
+
+def test_a_request_is_pinned_to_the_checked_address_and_keeps_the_name() -> None:
+    assert pinned("https://siem.example/in?x=1", "8.8.8.8") == (
+        "https://8.8.8.8/in?x=1",
+        "siem.example",
+        {"sni_hostname": "siem.example"},
+    )
+    assert pinned("http://localhost:9000", "::1") == ("http://[::1]:9000/", "localhost:9000", {})
