@@ -335,8 +335,10 @@ def test_subscriptions_are_derived_from_orders_and_actions(client: TestClient) -
         "product": "Microsoft 365 E3",
         "quantity": 8,
         "status": "active",
+        "status_text": "Active",
         "last_change_at": None,
         "last_action": "subscription.quantity_change",
+        "last_action_text": "Subscription quantity changed",
         "order_id": "ord-cafe-1",
     }
     # suspended, a failed cancel (ignored), then reactivated.
