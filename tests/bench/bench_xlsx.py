@@ -80,7 +80,9 @@ def _xlsxwriter(store: Store, out: Path) -> tuple[float, int]:
         return time.perf_counter() - began
 
     for row in iter_export_rows(store, _everything()):
-        batch.append(row)
+        # The cells come rendered, the date as UTC ISO text: xlsxwriter takes a datetime.
+        when = datetime.fromisoformat(row[0].replace("Z", "+00:00")).replace(tzinfo=None)
+        batch.append((when, *row[1:]))
         if len(batch) == 50_000:
             spent += flush()
     spent += flush()
