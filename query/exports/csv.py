@@ -7,8 +7,8 @@ injection: a leading `'`).
 
 Two encoders with one output contract: `stream_csv` lets ClickHouse write
 the bytes (`FORMAT CSV`, with the readable texts, the neutralization and
-the date done in SQL: `query/exports/readable_sql.py`), which is what keeps
-a long export close to the store's own CSV speed; `csv_chunks` is the
+the date done in SQL: `query/exports/readable_sql.py`), which keeps a long
+export's memory flat and no Python on a row; `csv_chunks` is the
 pure-Python encoder of cells already rendered (`export_cells`), for rows in
 hand and as the reference the tests compare the SQL output against.
 """

@@ -1,7 +1,7 @@
 """The readable columns as SQL, generated from the catalogs and CLDR facts for one language.
 
-The CSV export is written by ClickHouse itself (`FORMAT CSV`), which is what
-keeps it near the store's own CSV speed with flat memory; its Action, Status
+The CSV export is written by ClickHouse itself (`FORMAT CSV`), which keeps
+its memory flat and puts no Python on each row; its Action, Status
 and Additional information cells are therefore computed in SQL, per row,
 from the same stored codes and details as `schemas/readable/render.py`. This
 module builds those expressions when a query is built: every phrase comes
