@@ -89,6 +89,7 @@ ALLOWED: dict[str, str] = {
     "prewhere": "ActivityFilter.key_where(): sort-key conditions, placeholders only",
     "condition": "PREWHERE/WHERE clause built in export_query from placeholder-only clauses",
     "flt.key_where()": "ActivityFilter.key_where(): sort-key conditions, placeholders only",
+    "SHARD_LOCAL_IN": "a constant SETTINGS clause (query.reads.scope)",
     "_KEY": "the activity sort key's column names, a constant (query.reads.lifecycle)",
     "_ACTIVITY_KEY": "the activity sort key's column names, a constant (query.reads.records)",
     "view_name": "schemas.ddl: a view name from a shipped migration",
