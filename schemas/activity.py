@@ -84,5 +84,35 @@ class ActivityRow(TypedDict):
     ingested_at: datetime
 
 
+# What an outcome and its resource say, in the order both the page and the
+# exported record show them.
+OUTCOME_AND_RESOURCE_COLUMNS: Final[tuple[str, ...]] = (
+    "status",
+    "status_text",
+    "additional_info",
+    "resource_type",
+    "resource_id",
+    "resource_name",
+    "order_id",
+    "correlation_id",
+    "details",
+)
+# Columns of a list item of the page (query/reads/pages.py).
+LIST_COLUMNS: Final[tuple[str, ...]] = (
+    "event_id",
+    "occurred_at",
+    "partner_id",
+    "kind",
+    "action",
+    "customer_id",
+    "customer_name",
+    "partner_user",
+    "action_text",
+    *OUTCOME_AND_RESOURCE_COLUMNS,
+)
+# What a reader of one activity is shown: a list item, then where the action came
+# from. The expanded row adds the audit columns; a webhook destination receives these.
+SHOWN_COLUMNS: Final[tuple[str, ...]] = (*LIST_COLUMNS, "source", "actor_ip", "user_agent")
+
 KIND_PARTNER_ACTION: Final = "partner_action"
 KIND_ORDER: Final = "order"

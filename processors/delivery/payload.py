@@ -8,32 +8,12 @@ from typing import Any, Final
 import orjson
 
 from common.timefmt import iso_utc
+from schemas.activity import SHOWN_COLUMNS
 
-# The columns a destination receives: the page's columns, without the Kafka coordinates,
-# the ingest time and the original payload (the stored row keeps those for the audit).
-DELIVERED_COLUMNS: Final = (
-    "event_id",
-    "occurred_at",
-    "partner_id",
-    "kind",
-    "action",
-    "customer_id",
-    "customer_name",
-    "partner_user",
-    "action_text",
-    "status",
-    "status_text",
-    "additional_info",
-    "resource_type",
-    "resource_id",
-    "resource_name",
-    "order_id",
-    "correlation_id",
-    "source",
-    "actor_ip",
-    "user_agent",
-    "details",
-)
+# The columns a destination receives: what a reader of an activity is shown, without
+# the Kafka coordinates, the ingest time and the original payload (the stored row
+# keeps those for the audit).
+DELIVERED_COLUMNS: Final = SHOWN_COLUMNS
 
 
 def activity_json(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,39 +5,18 @@ Identifiers here are our constants; every value goes in as a parameter.
 
 from __future__ import annotations
 
-from schemas.activity import ACTIVITY_TABLE
+from schemas.activity import (
+    ACTIVITY_TABLE,
+    LIST_COLUMNS,
+    OUTCOME_AND_RESOURCE_COLUMNS,
+    SHOWN_COLUMNS,
+)
 
-# What an outcome and its resource say, in the order both the page and the
-# exported record show them.
-_OUTCOME_AND_RESOURCE: tuple[str, ...] = (
-    "status",
-    "status_text",
-    "additional_info",
-    "resource_type",
-    "resource_id",
-    "resource_name",
-    "order_id",
-    "correlation_id",
-    "details",
-)
-# Columns of a list item; detail adds `details` parsed and the original `payload`.
-LIST_COLUMNS: tuple[str, ...] = (
-    "event_id",
-    "occurred_at",
-    "partner_id",
-    "kind",
-    "action",
-    "customer_id",
-    "customer_name",
-    "partner_user",
-    "action_text",
-    *_OUTCOME_AND_RESOURCE,
-)
+__all__ = ["DETAIL_COLUMNS", "LIST_COLUMNS", "RECORD_COLUMNS"]
+
+# The expanded row: what a reader is shown, then the audit columns.
 DETAIL_COLUMNS: tuple[str, ...] = (
-    *LIST_COLUMNS,
-    "source",
-    "actor_ip",
-    "user_agent",
+    *SHOWN_COLUMNS,
     "payload",
     "schema_version",
     "kafka_topic",
@@ -57,7 +36,7 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "action",
     "action_text",
     "partner_user",
-    *_OUTCOME_AND_RESOURCE,
+    *OUTCOME_AND_RESOURCE_COLUMNS,
 )
 
 # Exports walk the table in its own sort key: ClickHouse then reads in order
