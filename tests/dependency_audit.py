@@ -66,8 +66,8 @@ def verdict(report: AuditReport | None, why_not: str, strict: bool) -> tuple[int
         unaudited = len(report.skipped) if report else 0
         line = (
             f"SKIP: dependency audit not possible here ({unaudited} packages unaudited: "
-            f"{reason}); the vulnerability service (pypi.org per-version JSON or osv.dev) "
-            "is unreachable. Run `make audit` where it is reachable."
+            f"{reason}); the vulnerability service (the package index's JSON API or the "
+            "OSV database) is unreachable. Run `make audit` where it is reachable."
         )
         return (2 if strict else 0), line
     if report.findings:
