@@ -15,10 +15,9 @@ import shutil
 import sys
 import tempfile
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.chaos.figures import chaos_rows, markdown_table, text_table, write_section
+from tests.chaos.figures import chaos_rows, report_run
 from tests.chaos.scenario import ChaosConfig, run_chaos
 
 
@@ -61,23 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    rows = chaos_rows(result)
-    print()
-    print(text_table(rows))
-    problems = result.problems()
-    print()
-    print("FAILED:\n  " + "\n  ".join(problems) if problems else "OK: nothing lost, nothing twice")
-    print(f"reproduce: {command}")
-    if not args.no_docs:
-        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        body = (
-            f"## Fault injection (`make chaos`)\n\n"
-            f"Last run {when}, `{command}`, on a 2-core machine shared with other jobs"
-            f"{' (FAILED: ' + '; '.join(problems) + ')' if problems else ''}.\n\n"
-            + markdown_table(rows)
-        )
-        print(f"figures written to {write_section('chaos', body)}")
-    return 1 if problems else 0
+    return report_run(
+        chaos_rows(result),
+        result.problems(),
+        command,
+        ok="OK: nothing lost, nothing twice",
+        section="chaos",
+        title="Fault injection (`make chaos`)",
+        write_docs=not args.no_docs,
+    )
 
 
 if __name__ == "__main__":

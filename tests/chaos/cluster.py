@@ -16,11 +16,10 @@ import shutil
 import sys
 import tempfile
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.chaos.cluster_scenario import ClusterChaosConfig, cluster_rows, run_cluster_chaos
-from tests.chaos.figures import markdown_table, text_table, write_section
+from tests.chaos.figures import report_run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,23 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    rows = cluster_rows(result)
-    print()
-    print(text_table(rows))
-    problems = result.problems()
-    print()
-    print("FAILED:\n  " + "\n  ".join(problems) if problems else "OK: nothing acknowledged lost")
-    print(f"reproduce: {command}")
-    if not args.no_docs:
-        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        body = (
-            f"## Broker faults on a 3-node cluster (`make chaos`, cluster part)\n\n"
-            f"Last run {when}, `{command}`, on a 2-core machine shared with other jobs"
-            f"{' (FAILED: ' + '; '.join(problems) + ')' if problems else ''}.\n\n"
-            + markdown_table(rows)
-        )
-        print(f"figures written to {write_section('chaos-cluster', body)}")
-    return 1 if problems else 0
+    return report_run(
+        cluster_rows(result),
+        result.problems(),
+        command,
+        ok="OK: nothing acknowledged lost",
+        section="chaos-cluster",
+        title="Broker faults on a 3-node cluster (`make chaos`, cluster part)",
+        write_docs=not args.no_docs,
+    )
 
 
 if __name__ == "__main__":

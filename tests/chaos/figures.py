@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.chaos.scenario import ChaosResult
@@ -132,3 +133,31 @@ def write_section(name: str, body: str, path: Path = RELIABILITY_DOC) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def report_run(
+    rows: Sequence[tuple[str, str]],
+    problems: Sequence[str],
+    command: str,
+    *,
+    ok: str,
+    section: str,
+    title: str,
+    write_docs: bool,
+) -> int:
+    """Print a run's figures and verdict, write them to docs/reliability.md; the exit code."""
+    print()
+    print(text_table(rows))
+    print()
+    print("FAILED:\n  " + "\n  ".join(problems) if problems else ok)
+    print(f"reproduce: {command}")
+    if write_docs:
+        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        body = (
+            f"## {title}\n\n"
+            f"Last run {when}, `{command}`, on a 2-core machine shared with other jobs"
+            f"{' (FAILED: ' + '; '.join(problems) + ')' if problems else ''}.\n\n"
+            + markdown_table(rows)
+        )
+        print(f"figures written to {write_section(section, body)}")
+    return 1 if problems else 0
