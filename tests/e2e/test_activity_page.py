@@ -406,7 +406,7 @@ def test_a_partner_picks_a_range_expands_an_order_and_exports_the_csv(
     # In French the page and the export's headers follow (docs/contracts.md, The activity record).
     page.click("#lang-toggle")
     expect(page.locator("h1")).to_have_text("Journal d’activité")
-    expect(page.locator("#activity thead")).to_contain_text("Client affecté")
+    expect(page.locator("#activity > thead")).to_contain_text("Client affecté")
     expect(rows).to_have_count(PAGE_SIZE)
     expect(contoso.locator(".col-action")).to_contain_text("Commande terminée")
     with page.expect_download() as french_info:
