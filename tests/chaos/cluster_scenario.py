@@ -264,7 +264,7 @@ class _ClusterRun:
         self.workdir = workdir
         self.say = say
         self.t0 = time.monotonic()
-        ports = set()
+        ports: set[int] = set()
         while len(ports) < BROKERS:
             ports.add(free_port())
         self.settings = Settings.from_env().with_overrides(
@@ -378,13 +378,20 @@ class _ClusterRun:
         )
         return BrokerFault(kind, node, len(led), during, figures)
 
-    def pick_leader(self, exclude: set[int]) -> int:
-        """A node that leads a source partition, outside `exclude`."""
+    def pick_leader(self, exclude: set[int], avoid: set[int] | None = None) -> int:
+        """The node leading most source partitions outside `exclude`, outside `avoid` if one can be.
+
+        With fewer partitions than nodes some node leads none after a preferred
+        election; killing it would not be a leader fault, so a leader that is
+        also in `avoid` (the controller) is taken before a node that leads nothing.
+        """
         states = partition_states(self.bootstrap)
-        leaders = Counter(leader for leader, _, _ in states.values() if leader not in exclude)
-        if leaders:
-            return leaders.most_common(1)[0][0]
-        return min(set(range(1, BROKERS + 1)) - exclude)
+        for barred in (exclude | (avoid or set()), exclude):
+            leaders = Counter(leader for leader, _, _ in states.values() if leader not in barred)
+            leaders.pop(-1, None)
+            if leaders:
+                return leaders.most_common(1)[0][0]
+        raise AssertionError(f"no node outside {sorted(exclude)} leads a partition: {states}")
 
 
 def run_cluster_chaos(
@@ -423,10 +430,10 @@ def run_cluster_chaos(
         stream_started = time.monotonic()
         run.wait_flowing("the first events")
         controller = run.cluster.active_controller()
-        first = run.pick_leader({controller} if controller else set())
+        first = run.pick_leader(set(), {controller} if controller else set())
         result.faults.append(run.break_node("leader", first))
         controller = run.cluster.active_controller()
-        second = run.pick_leader({first} | ({controller} if controller else set()))
+        second = run.pick_leader({first}, {controller} if controller else set())
         result.faults.append(run.break_node("leader", second))
         controller = run.cluster.active_controller()
         assert controller is not None, "no active controller recorded by any node"
@@ -474,7 +481,13 @@ def _quorum_loss(run: _ClusterRun) -> OutageFigures:
     publisher.start()
     run.wait_flowing("the quorum-loss stream")
     controller = run.cluster.active_controller()
-    victims = tuple(sorted({controller or 1, run.pick_leader({controller or 1})}))
+    # Any second node breaks the quorum; one that leads makes the outage bite at once.
+    first_victim = controller or 1
+    try:
+        second_victim = run.pick_leader({first_victim})
+    except AssertionError:
+        second_victim = min(set(range(1, BROKERS + 1)) - {first_victim})
+    victims = tuple(sorted({first_victim, second_victim}))
     out.nodes_killed = victims
     killed_at = time.monotonic()
     for node in victims:
