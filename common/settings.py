@@ -205,8 +205,9 @@ class Settings(BaseSettings):
     # What the store may hold in memory (docs/operations.md, Memory). The embedded engine's
     # own defaults are sized for a server of its own (5 GiB for each of several caches, 90%
     # of RAM in all). The engine-wide bounds act in embedded mode; a query's bounds also go
-    # to a ClickHouse server. 0 leaves ClickHouse's own value.
-    clickhouse_memory_bytes: Annotated[int, _size()] = 0
+    # to a ClickHouse server. 0 leaves ClickHouse's own value. The engine's 1 GiB keeps
+    # `serve` (worker + API + engine) under 1.5 GB through `make soak`.
+    clickhouse_memory_bytes: Annotated[int, _size()] = 1 << 30
     clickhouse_cache_bytes: Annotated[int, _size()] = 64 << 20
     clickhouse_query_memory_bytes: Annotated[int, _size()] = 0
     clickhouse_max_threads: Annotated[int, _whole(0, 1024)] = 0
