@@ -1,6 +1,6 @@
 """The CSV export's SQL renders the readable columns exactly as the Python renderer does.
 
-`query/exports/readable_sql.py` generates SQL from the catalogs and CLDR data;
+`schemas/readable/sql.py` generates SQL from the catalogs and CLDR data;
 `schemas/readable/render.py` is the reference. Both run here on the same
 stored rows of the real store (chDB): a simulated month (every action code,
 outcome and order status the simulator makes, its currencies with 0 and 2
@@ -19,12 +19,12 @@ import pytest
 
 from common.store import Store
 from producers.simulate.catalog import ACTIONS, ORDER_STATUSES
-from query.exports.readable_sql import readable_sql
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from schemas.json_text import json_text
 from schemas.migrate import open_migrated
 from schemas.readable.catalogs import LANGUAGES
 from schemas.readable.render import READABLE_SOURCES, render
+from schemas.readable.sql import readable_sql
 from tests.fixtures.datasets import fill_store
 
 SIMULATED = 4000
