@@ -8,14 +8,19 @@ from activitylog import runtime
 from activitylog.demo import run_demo
 from common.settings import Settings
 from schemas.migrate import migrated_store
+from schemas.rerender import rerender
 
 
 def migrate(ctx: typer.Context) -> None:
-    """Apply pending ClickHouse migrations and the retention TTL (idempotent)."""
+    """Apply pending ClickHouse migrations and the retention TTL, and re-render stale stored
+    texts (idempotent; progress is logged month by month)."""
     settings: Settings = ctx.obj
     store = migrated_store(settings)
     try:
         typer.echo(f"{store.location.describe()}: schema up to date")
+        done = rerender(store, cluster=settings.clickhouse_cluster)
+        texts = ", ".join(f"{lang} {rows} rows re-rendered" for lang, rows in done.items())
+        typer.echo(f"stored texts current ({texts})")
     finally:
         store.close()
 
