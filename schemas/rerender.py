@@ -7,17 +7,21 @@ English, a part written before its columns existed holds no texts at all
 (ClickHouse computes them on every read). Exports stay correct meanwhile
 (they render such rows in SQL); this makes them fast again:
 
-* English: a mutation per month of `occurred_at` that sets the three texts
-  from `readable_sql("en")` (proved equal to the worker's Python renderer)
-  and the digest, only where the digest differs;
+* English: one mutation that sets the three texts from `readable_sql("en")`
+  (proved equal to the worker's Python renderer) and the digest, where the
+  digest differs;
 * another language: its columns first take the running code's expressions
-  (metadata: new rows get them at once), then a mutation per month
-  materializes them in the parts written before.
+  (metadata: new rows get them at once), then one mutation materializes
+  them in the months whose parts hold stale texts or none.
+
+One mutation per language, not one per month: each costs the engine a few
+seconds of scheduling however small it is. Its progress (parts left) is
+logged while it runs.
 
 Idempotent and resumable: the stale months are counted from the rows each
-time, a month done is not touched again, and ClickHouse keeps a mutation
-under way across a restart (even after kill -9) and finishes it; a run waits
-for unfinished mutations of the table before it counts.
+time, and ClickHouse keeps a mutation under way across a restart (even after
+kill -9) and finishes it; a run first waits for unfinished mutations of the
+table, then counts.
 """
 
 from __future__ import annotations
@@ -43,23 +47,18 @@ from schemas.stored_texts import (
 
 log = logging.getLogger(__name__)
 
-# How long to wait between two looks at unfinished mutations.
-POLL_SECONDS: Final = 1.0
-# Wait for each month's mutation to finish on every replica before the next.
-_SYNC: Final = "SETTINGS mutations_sync = 2"
+# How long to wait between two looks at unfinished mutations, and between two progress lines.
+POLL_SECONDS: Final = 0.5
+LOG_EVERY_SECONDS: Final = 5.0
 
 
 @dataclass(frozen=True)
 class Progress:
-    """One month of one language re-rendered."""
+    """A re-render under way: the parts of `activity` its mutations still have to rewrite."""
 
     lang: str
-    month: str
-    number: int
-    months: int
+    parts_left: int
     rows: int
-    done_rows: int
-    total_rows: int
     seconds: float
 
 
@@ -70,35 +69,36 @@ def rerender(
     on_progress: Callable[[Progress], None] | None = None,
 ) -> dict[str, int]:
     """Re-render every language's stale stored texts; `{lang: rows re-rendered}`."""
-    done: dict[str, int] = {}
-    for lang in LANGUAGES:
-        if lang != WRITTEN_LANGUAGE:
-            _current_expressions(store, cluster, lang)
-        wait_for_mutations(store, cluster)
-        months = stale_months(store, cluster, lang)
-        total = sum(rows for _, rows in months)
-        started, copied = time.monotonic(), 0
-        for number, (month, rows) in enumerate(months, start=1):
-            for statement in ddl.render(_mutation(lang, month), cluster):
-                store.command(statement)
-            copied += rows
-            step = Progress(
-                lang, month, number, len(months), rows, copied, total, time.monotonic() - started
-            )
-            log.info(
-                "re-rendered %s texts: month %s (%d/%d), %d of %d rows, %.0f s",
-                lang,
-                month,
-                number,
-                len(months),
-                copied,
-                total,
-                step.seconds,
-            )
-            if on_progress is not None:
-                on_progress(step)
-        done[lang] = total
-    return done
+    return {lang: _rerender(store, cluster, lang, on_progress) for lang in LANGUAGES}
+
+
+def _rerender(
+    store: Store,
+    cluster: str | None,
+    lang: str,
+    on_progress: Callable[[Progress], None] | None,
+) -> int:
+    if lang != WRITTEN_LANGUAGE:
+        _current_expressions(store, cluster, lang)
+    wait_for_mutations(store, cluster)
+    months = stale_months(store, cluster, lang)
+    rows = sum(count for _, count in months)
+    if not months:
+        return 0
+    started = time.monotonic()
+    log.info("re-rendering %s texts: %d rows in %d month(s)", lang, rows, len(months))
+    for statement in ddl.render(_mutation(lang, [month for month, _ in months]), cluster):
+        store.command(statement)
+
+    def report(parts_left: int) -> None:
+        step = Progress(lang, parts_left, rows, time.monotonic() - started)
+        log.info("re-rendering %s texts: %d part(s) left, %.0f s", lang, parts_left, step.seconds)
+        if on_progress is not None:
+            on_progress(step)
+
+    wait_for_mutations(store, cluster, report)
+    log.info("re-rendered %s texts: %d rows, %.0f s", lang, rows, time.monotonic() - started)
+    return rows
 
 
 def stale_months(store: Store, cluster: str | None, lang: str) -> list[tuple[str, int]]:
@@ -151,9 +151,8 @@ def _current_expressions(store: Store, cluster: str | None, lang: str) -> None:
     log.info("%s texts: the stored columns take the current catalog's expressions", lang)
 
 
-def _mutation(lang: str, month: str) -> str:
-    """The ALTER that re-renders `lang`'s texts in one month's partition."""
-    partition = f"IN PARTITION ID '{int(month)}'"
+def _mutation(lang: str, months: list[str]) -> str:
+    """The ALTER that re-renders `lang`'s stale texts (`months`: the partitions holding them)."""
     digest = digest_column(lang)
     if lang == WRITTEN_LANGUAGE:
         sql = stored_sql(lang)
@@ -161,17 +160,24 @@ def _mutation(lang: str, month: str) -> str:
         value = texts_digest(lang)
         return (
             f"ALTER TABLE {ACTIVITY_TABLE} UPDATE {sets}, {digest} = {value} "
-            f"{partition} WHERE {digest} != {value} {_SYNC}"
+            f"WHERE {digest} != {value}"
         )
     columns = [*text_columns(lang).values(), digest]
-    clauses = ", ".join(f"MATERIALIZE COLUMN {c} {partition}" for c in columns)
-    return f"ALTER TABLE {ACTIVITY_TABLE} {clauses} {_SYNC}"
+    clauses = ", ".join(
+        f"MATERIALIZE COLUMN {column} IN PARTITION ID '{int(month)}'"
+        for month in months
+        for column in columns
+    )
+    return f"ALTER TABLE {ACTIVITY_TABLE} {clauses}"
 
 
-def wait_for_mutations(store: Store, cluster: str | None) -> None:
-    """Return once no mutation of the activity table is unfinished (one left by a kill -9)."""
+def wait_for_mutations(
+    store: Store, cluster: str | None, report: Callable[[int], None] | None = None
+) -> None:
+    """Return once no mutation of the activity table is unfinished (one left by a kill -9
+    included), calling `report(parts left)` every `LOG_EVERY_SECONDS` meanwhile."""
     table = ddl.data_table(cluster)
-    logged = False
+    last = time.monotonic()
     while True:
         rows = store.query_rows(
             "SELECT count(), sum(parts_to_do), any(latest_fail_reason) FROM system.mutations "
@@ -181,11 +187,12 @@ def wait_for_mutations(store: Store, cluster: str | None) -> None:
         count, parts, reason = rows[0]
         if not count:
             return
-        if not logged:
-            log.info(
-                "waiting for %d unfinished mutation(s) of %s, %d part(s) to do", count, table, parts
-            )
-            logged = True
         if reason:
             log.warning("a mutation of %s keeps failing: %s", table, reason)
+        if time.monotonic() - last >= LOG_EVERY_SECONDS:
+            last = time.monotonic()
+            if report is not None:
+                report(int(parts))
+            else:
+                log.info("waiting for %d unfinished mutation(s) of %s", count, table)
         time.sleep(POLL_SECONDS)
