@@ -23,10 +23,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from common.store import Store
 from query.exports.csv import csv_chunks, stream_csv
+from query.exports.jsonl import stream_jsonl
+from query.exports.parquet import stream_parquet
 from query.exports.texts import stored_current
 from query.exports.xlsx import stream_xlsx
 from query.filters import ActivityFilter
@@ -144,6 +147,29 @@ def test_the_xlsx_export_reads_the_same_texts_stored_or_rendered(store: Store, l
     _make_stale(store, lang)
     assert not stored_current(store, flt, lang)
     assert openpyxl_sheets(b"".join(stream_xlsx(store, flt, lang))) == from_stored
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_jsonl_and_parquet_read_the_stored_texts_equal_to_their_python_rendering(
+    store: Store, lang: str
+) -> None:
+    flt = _everything()
+    jsonl, parquet = _jsonl_and_parquet(store, flt, lang)
+    assert any(EXPECTED_TEXT[lang] in line for line in jsonl)
+    _make_stale(store, lang)
+    assert not stored_current(store, flt, lang)
+    assert _jsonl_and_parquet(store, flt, lang) == (jsonl, parquet)
+
+
+EXPECTED_TEXT = {"en": "Subscription created", "fr": "Abonnement créé"}
+
+
+def _jsonl_and_parquet(
+    store: Store, flt: ActivityFilter, lang: str
+) -> tuple[list[str], list[dict[str, Any]]]:
+    jsonl = b"".join(stream_jsonl(store, flt, lang)).decode().splitlines()
+    table = pq.read_table(io.BytesIO(b"".join(stream_parquet(store, flt, lang))))
+    return jsonl, table.to_pylist()
 
 
 def _make_stale(store: Store, lang: str) -> None:
