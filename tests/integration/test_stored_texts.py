@@ -26,14 +26,16 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from common.errors import StoreUnavailable
 from common.store import Store
-from query.exports.csv import csv_chunks, stream_csv
+from query.exports.csv import CSV_SETTINGS, csv_chunks, csv_select, stream_csv
 from query.exports.jsonl import stream_jsonl
 from query.exports.parquet import stream_parquet
-from query.exports.texts import stored_current
+from query.exports.texts import STALE_MESSAGE, guarded, stored_current
 from query.exports.xlsx import stream_xlsx
 from query.filters import ActivityFilter
 from query.ranges import TimeRange
+from query.reads.columns import export_query
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from schemas.migrate import open_migrated
 from schemas.readable import catalogs
@@ -228,6 +230,24 @@ def test_english_rows_stored_before_a_wording_change_are_re_rendered(store: Stor
     assert stored_current(store, flt, "en")
     assert _check_stored_equals_sql_and_python(store, "en") == SIMULATED + 50
     assert _csv(store, flt, "en") == written
+
+
+def test_a_stale_row_met_on_the_stored_path_fails_the_export(store: Store) -> None:
+    """What a row written by another version between the check and the read meets."""
+    flt = _everything()
+    assert stored_current(store, flt, "en")
+    select = csv_select("en", stored=True)  # the path the check chose
+    store.command(
+        f"INSERT INTO {ACTIVITY_TABLE} ({', '.join(ACTIVITY_COLUMN_NAMES)}) "  # noqa: S608
+        f"SELECT {', '.join(_old_english(c) for c in ACTIVITY_COLUMN_NAMES)} "
+        f"FROM {ACTIVITY_TABLE} LIMIT 1"
+    )
+    where, params = guarded(True, "en", *flt.where())
+    with pytest.raises(StoreUnavailable, match=STALE_MESSAGE):
+        store.query_formatted(
+            export_query(select, where, CSV_SETTINGS, prewhere=flt.key_where()), params, "CSV"
+        )
+    assert not stored_current(store, flt, "en")  # the next export renders in SQL
 
 
 def _old_english(column: str) -> str:
