@@ -12,7 +12,9 @@ and reads ClickHouse's own CPU counters (`system.events`
 2. inserts of one normalized batch, repeated, into that store (the other
    languages' texts MATERIALIZED at insert) and into a store without those
    columns: what rendering them at insert costs;
-3. `rerender` of every row after the texts were made stale: what
+3. the JSONL export in the process's own CPU time (Python renders the texts
+   per row when it cannot read them stored), stored then stale;
+4. `rerender` of every row after the texts were made stale: what
    `activitylog migrate` costs after a catalog edit (CPU and wall time).
 
 CPU time is what a busy machine distorts least; wall times printed beside
@@ -35,6 +37,7 @@ from common.store import Store
 from processors.batch import Consumed, insert_columns, process_batch
 from producers.simulate import SimulationSpec, simulate
 from query.exports.csv import CSV_SETTINGS, csv_select
+from query.exports.jsonl import stream_jsonl
 from query.exports.texts import guarded, stored_current
 from query.filters import ActivityFilter
 from query.ranges import TimeRange
@@ -80,6 +83,15 @@ def export_cpu(store: Store, lang: str, stored: bool, rows: int) -> None:
         f"  export {lang} {path}: {cpu / rows:6.2f} µs CPU/row "
         f"(wall {rows / wall:,.0f} rows/s, busy-machine figure)"
     )
+
+
+def jsonl_cpu(store: Store, rows: int) -> float:
+    """The process's CPU per row (Python and the engine) of a JSONL export in every language."""
+    started = time.process_time()
+    for lang in LANGUAGES:
+        for _ in stream_jsonl(store, EVERYTHING, lang):
+            pass
+    return (time.process_time() - started) / rows / len(LANGUAGES) * 1e6
 
 
 def _batch(rows: int) -> tuple[list[list[Any]], tuple[str, ...]]:
@@ -135,7 +147,14 @@ def main(rows: int = 200_000) -> None:
                 check, _ = cpu_us(store, lambda code=lang: stored_current(store, EVERYTHING, code))
                 print(f"  the stored-or-SQL check, {lang}: {check / rows:6.3f} µs CPU/row")
             with_texts = insert_cpu(store, "with the other languages' texts")
+            rows = int(store.query_rows(f"SELECT count() FROM {ACTIVITY_TABLE}")[0][0])  # noqa: S608 - a constant
+            stored_jsonl = jsonl_cpu(store, rows)
             make_stale(store)
+            rendered_jsonl = jsonl_cpu(store, rows)
+            print(
+                f"  JSONL export (process CPU, every language): {stored_jsonl:6.2f} µs/row stored, "
+                f"{rendered_jsonl:6.2f} rendered in Python"
+            )
             cpu, wall = cpu_us(store, lambda: rerender(store))
             print(
                 f"  re-render of {rows:,} rows in every language: {cpu / rows:6.2f} µs CPU/row, "
