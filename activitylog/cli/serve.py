@@ -13,7 +13,7 @@ from schemas.rerender import rerender
 
 def migrate(ctx: typer.Context) -> None:
     """Apply pending ClickHouse migrations and the retention TTL, and re-render stale stored
-    texts (idempotent; progress is logged month by month)."""
+    texts (idempotent; progress is logged while it runs)."""
     settings: Settings = ctx.obj
     store = migrated_store(settings)
     try:
