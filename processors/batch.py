@@ -10,12 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from common.errors import InvalidEvent
-from processors.normalize import KafkaMeta, normalize
+from processors.normalize import STORED_LANGUAGE, KafkaMeta, normalize
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ActivityRow
 from schemas.events import validate_event
+from schemas.stored_texts import digest_column, texts_digest
+
+WRITTEN_DIGEST: Final = texts_digest(STORED_LANGUAGE)
+INSERT_COLUMN_NAMES: Final = (*ACTIVITY_COLUMN_NAMES, digest_column(STORED_LANGUAGE))
 
 
 class Consumed(NamedTuple):
@@ -71,6 +75,15 @@ def process_batch(batch: Iterable[Consumed], ingested_at: datetime, max_bytes: i
         except Exception as exc:  # a bug must dead-letter the message, not stop the stream
             result.rejected.append(Rejected(message, type(exc).__name__, f"unexpected: {exc}"))
     return result
+
+
+def insert_columns(rows: Sequence[ActivityRow]) -> tuple[list[list[Any]], tuple[str, ...]]:
+    """(columns, names) of the worker's insert: the rows' columns, then the English
+    texts' digest (`schemas/stored_texts.py`), which says `normalize` rendered them
+    with this code's catalog."""
+    columns = to_columns(rows)
+    columns.append([WRITTEN_DIGEST] * len(rows))
+    return columns, INSERT_COLUMN_NAMES
 
 
 def to_columns(rows: Sequence[ActivityRow]) -> list[list[Any]]:

@@ -14,9 +14,9 @@ from typing import Any, Protocol
 
 from common.errors import StoreUnavailable
 from common.retry import Backoff, retry
-from processors.batch import to_columns
+from processors.batch import insert_columns
 from processors.metrics import INSERT_FAILURES, INSERT_SECONDS
-from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE, ActivityRow
+from schemas.activity import ACTIVITY_TABLE, ActivityRow
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +43,11 @@ class BatchWriter:
         """Insert `rows`; True once stored, False if asked to stop while the store was down."""
         if not rows:
             return True
-        columns = to_columns(rows)
+        columns, names = insert_columns(rows)
 
         async def insert() -> None:
             started = time.perf_counter()
-            await asyncio.to_thread(
-                self._store.insert_columns, ACTIVITY_TABLE, columns, ACTIVITY_COLUMN_NAMES
-            )
+            await asyncio.to_thread(self._store.insert_columns, ACTIVITY_TABLE, columns, names)
             INSERT_SECONDS.observe(time.perf_counter() - started)
 
         def failed(exc: StoreUnavailable, attempt: int, delay: float) -> None:

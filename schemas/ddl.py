@@ -34,6 +34,9 @@ _VIEW = re.compile(
     rf"(SELECT\s.*\sFROM\s+{ACTIVITY_TABLE})\s*$",
     re.IGNORECASE | re.DOTALL,
 )
+# An ALTER that changes columns: a Distributed table's column list is its own, so the
+# change applies to it too (after the shards' local tables, which it routes to).
+_COLUMN_CHANGE = re.compile(r"^(ADD|MODIFY|DROP|RENAME|COMMENT) COLUMN\b", re.IGNORECASE)
 _ENGINE = re.compile(r"ENGINE\s*=\s*(Replacing|Summing|Aggregating)?MergeTree(\s*\(\s*\))?")
 
 
@@ -69,8 +72,12 @@ def render(statement: str, cluster: str | None) -> list[str]:
         return out
     altered = _ALTER.match(statement)
     if altered:
-        local = _local(altered.group(1))
-        return [f"ALTER TABLE {local}{on_cluster} {statement[altered.end() :]}"]
+        table = altered.group(1)
+        clauses = statement[altered.end() :]
+        out = [f"ALTER TABLE {_local(table)}{on_cluster} {clauses}"]
+        if table in SHARDED_TABLES and _COLUMN_CHANGE.match(clauses):
+            out.append(f"ALTER TABLE {table}{on_cluster} {clauses}")
+        return out
     return [statement]
 
 

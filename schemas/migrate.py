@@ -23,6 +23,7 @@ from common.settings import Settings
 from common.store import Store, StoreBounds
 from schemas import ddl
 from schemas.activity import ACTIVITY_TABLE
+from schemas.stored_texts import MATERIALIZED_LANGUAGES, add_columns, digest_column
 from schemas.tables import MIGRATIONS_TABLE
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,33 @@ def apply_migrations(store: Store, *, cluster: str | None = None) -> list[str]:
         _record(store, version)
         applied.append(version)
         log.info("applied migration %s", version)
+    _add_stored_texts(store, cluster)
     return applied
+
+
+def _add_stored_texts(store: Store, cluster: str | None) -> None:
+    """Add the stored-text columns of a language the table lacks (`schemas/stored_texts.py`).
+
+    Metadata only: rows inserted from then on get them computed at insert;
+    parts written before compute them when read until `activitylog migrate`
+    writes them (`schemas/rerender.py`). A language whose columns exist is
+    left as it is, even if its expressions are stale: only `migrate` changes
+    them, so processes of two versions starting side by side never flip them.
+    """
+    present = {
+        str(row[0])
+        for row in store.query_rows(
+            "SELECT name FROM system.columns WHERE database = currentDatabase() "
+            "AND table = {t:String}",
+            {"t": ddl.data_table(cluster)},
+        )
+    }
+    for lang in MATERIALIZED_LANGUAGES:
+        if digest_column(lang) in present:
+            continue
+        for rendered in ddl.render(add_columns(lang), cluster):
+            store.command(rendered)
+        log.info("added the stored %s texts", lang)
 
 
 def _record(store: Store, version: str) -> None:

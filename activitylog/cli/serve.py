@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from activitylog import runtime
 from activitylog.demo import run_demo
 from common.settings import Settings
 from schemas.migrate import migrated_store
+from schemas.rerender import rerender
 
 
-def migrate(ctx: typer.Context) -> None:
-    """Apply pending ClickHouse migrations and the retention TTL (idempotent)."""
+def migrate(
+    ctx: typer.Context,
+    skip_texts: Annotated[
+        bool,
+        typer.Option(
+            "--skip-texts",
+            help="Leave stale stored texts for a later `activitylog migrate` (exports render "
+            "them meanwhile): a start-up job that must not wait for a long re-render.",
+        ),
+    ] = False,
+) -> None:
+    """Apply pending ClickHouse migrations and the retention TTL, and re-render stale stored
+    texts (idempotent; progress is logged while it runs)."""
     settings: Settings = ctx.obj
     store = migrated_store(settings)
     try:
         typer.echo(f"{store.location.describe()}: schema up to date")
+        if skip_texts:
+            return
+        done = rerender(store, cluster=settings.clickhouse_cluster)
+        texts = ", ".join(f"{lang} {rows} rows re-rendered" for lang, rows in done.items())
+        typer.echo(f"stored texts current ({texts})")
     finally:
         store.close()
 

@@ -3,7 +3,7 @@
 A CSV row (and any spreadsheet format) is the date in UTC and five readable
 cells: `CELL_COLUMNS`, headed by `header_row(lang)`. `export_cells` renders
 them in Python from a stored row's `CELL_SOURCES`; the CSV export writes the
-same cells in SQL (`query/exports/readable_sql.py`), and its tests compare
+same cells in SQL (`schemas/readable/sql.py`), and its tests compare
 the two.
 """
 

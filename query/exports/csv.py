@@ -6,8 +6,9 @@ that a spreadsheet would read as a formula neutralized (OWASP CSV
 injection: a leading `'`).
 
 Two encoders with one output contract: `stream_csv` lets ClickHouse write
-the bytes (`FORMAT CSV`, with the readable texts, the neutralization and
-the date done in SQL: `query/exports/readable_sql.py`), which keeps a long
+the bytes (`FORMAT CSV`, with the readable texts read from their stored
+columns or rendered in SQL, `query/exports/texts.py`, and the
+neutralization and the date done in SQL), which keeps a long
 export's memory flat and no Python on a row; `csv_chunks` is the
 pure-Python encoder of cells already rendered (`export_cells`), for rows in
 hand and as the reference the tests compare the SQL output against.
@@ -22,7 +23,7 @@ from typing import Any
 
 from common.store import RecordChunks, Store
 from query.exports.cells import CELL_COLUMNS, format_date, header_row
-from query.exports.readable_sql import readable_sql
+from query.exports.texts import guarded, stored_current, texts_sql
 from query.filters import ActivityFilter
 from query.reads.columns import export_query
 from query.reads.slices import export_slices
@@ -67,10 +68,14 @@ def header_bytes(lang: str, delimiter: str = ",") -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def csv_select(lang: str = "en") -> str:
-    """The SELECT list whose `FORMAT CSV` rows carry exactly `export_cells`' cells, encoded."""
+def csv_select(lang: str = "en", *, stored: bool = False) -> str:
+    """The SELECT list whose `FORMAT CSV` rows carry exactly `export_cells`' cells, encoded.
+
+    `stored`: read the texts stored in `lang` (`query/exports/texts.py`),
+    else render them in SQL.
+    """
     date = "concat(replaceOne(toString(occurred_at), ' ', 'T'), 'Z')"
-    readable = readable_sql(lang)
+    readable = texts_sql(stored, lang)
     cells = [
         neutralize_sql(f"csv_{c}", readable[c]) if c in readable else neutralize_sql(c)
         for c in CELL_COLUMNS
@@ -97,20 +102,21 @@ def stream_csv(
     at the call.
     """
     header = header_bytes(lang, delimiter)  # a bad `lang` raises here, before the SQL is built
-    select = csv_select(lang)
+    stored = stored_current(store, flt, lang)
+    select = csv_select(lang, stored=stored)
     key = flt.key_where()
     settings = (CSV_SETTINGS, DELIMITERS[delimiter])
     if sliced is None:
         sliced = store.location.mode != "embedded"
     if not sliced:
-        where, params = flt.where()
+        where, params = guarded(stored, lang, *flt.where())
         blocks = store.stream_formatted(
             export_query(select, where, *settings, prewhere=key), params, "CSV"
         )
         return RecordChunks(_after_header(header, blocks))
     chunks = (
         store.query_formatted(export_query(select, where, *settings, prewhere=key), params, "CSV")
-        for where, params in export_slices(store, flt)
+        for where, params in (guarded(stored, lang, *piece) for piece in export_slices(store, flt))
     )
     return _sliced_with_header(header, chunks)
 

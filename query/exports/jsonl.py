@@ -3,7 +3,9 @@
 Streams slice by slice (`query.reads.slices.export_slices`), so memory stays flat.
 The stored `details` text is already JSON written by the normalizer, so it
 is embedded as is (`orjson.Fragment`) instead of parsed and re-encoded. The
-readable texts are rendered in the export's language (`schemas/readable`).
+readable texts in the export's language are read from their stored columns
+when those are current (`query/exports/texts.py`), else rendered here
+(`schemas/readable`).
 """
 
 from __future__ import annotations
@@ -16,20 +18,27 @@ import orjson
 
 from common.store import Store
 from common.timefmt import iso_utc
+from query.exports.texts import guarded, stored_current
 from query.filters import ActivityFilter
-from query.reads.columns import RECORD_COLUMNS, export_query, select_list
+from query.reads.columns import RECORD_COLUMNS, export_query
 from query.reads.records import json_or_text
 from query.reads.slices import export_slices
 from schemas.readable.render import READABLE_SOURCES, render
+from schemas.stored_texts import text_columns
 
 # Rows per slice: the rows are Python objects here, so smaller than the CSV's.
 SLICE_ROWS = 20_000
 
 
-def record_line(names: tuple[str, ...], row: tuple[Any, ...], lang: str = "en") -> bytes:
-    """One stored row as a JSON line, readable texts in `lang` (pure; `names` name the row)."""
+def record_line(
+    names: tuple[str, ...], row: tuple[Any, ...], lang: str = "en", *, rendered: bool = False
+) -> bytes:
+    """One stored row as a JSON line, readable texts in `lang` (pure; `names` name the row).
+
+    `rendered`: the row's readable columns already hold the texts in `lang`.
+    """
     stored = dict(zip(names, row, strict=True))
-    renderable = all(name in stored for name in READABLE_SOURCES)
+    renderable = not rendered and all(name in stored for name in READABLE_SOURCES)
     readable = render(stored, lang).as_dict() if renderable else {}
     record: dict[str, Any] = {}
     for name, value in stored.items():
@@ -54,8 +63,11 @@ def _details(text: str) -> Any:
 
 def stream_jsonl(store: Store, flt: ActivityFilter, lang: str = "en") -> Iterator[bytes]:
     """The export as JSONL bytes, one slice (`SLICE_ROWS` rows) per chunk."""
-    columns = select_list(RECORD_COLUMNS)
-    for where, params in export_slices(store, flt, SLICE_ROWS):
+    stored = stored_current(store, flt, lang)
+    texts = text_columns(lang) if stored else {}
+    columns = ", ".join(f"{texts[c]} AS {c}" if c in texts else c for c in RECORD_COLUMNS)
+    for piece in export_slices(store, flt, SLICE_ROWS):
+        where, params = guarded(stored, lang, *piece)
         rows = store.query_rows(export_query(columns, where, prewhere=flt.key_where()), params)
         if rows:
-            yield b"".join(record_line(RECORD_COLUMNS, row, lang) for row in rows)
+            yield b"".join(record_line(RECORD_COLUMNS, row, lang, rendered=stored) for row in rows)

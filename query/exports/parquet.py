@@ -8,8 +8,10 @@ extracted from its details in SQL, the free-form `details` a JSON-typed
 column (Parquet's JSON logical type). Each slice becomes one row group,
 written to the response as soon as it is encoded, so memory stays flat;
 the footer follows the last group. The readable columns (`action_text`,
-`status_text`, `additional_info`) are rendered in the export's language in
-Python, from the slice's own codes and details (`schemas/readable`).
+`status_text`, `additional_info`) in the export's language are read from
+their stored columns when those are current (`query/exports/texts.py`),
+else rendered in Python from the slice's own codes and details
+(`schemas/readable`).
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from typing import Any
 
 from common.store import Store
 from query.exports.sink import ByteSink
+from query.exports.texts import guarded, stored_current
 from query.filters import ActivityFilter
 from query.reads.columns import export_query
 from query.reads.slices import export_slices
 from schemas.readable.render import READABLE_COLUMNS, READABLE_SOURCES, render
+from schemas.stored_texts import text_columns
 
 _LINE_ITEM_FIELDS: tuple[tuple[str, str], ...] = (
     ("product_name", "String"),
@@ -97,15 +101,20 @@ def stream_parquet(store: Store, flt: ActivityFilter, lang: str = "en") -> Itera
     import pyarrow.parquet as pq
 
     schema = parquet_schema()
-    select = ", ".join(f"{expr} AS {name}" for name, expr in PARQUET_SELECT)
+    stored = stored_current(store, flt, lang)
+    texts = text_columns(lang) if stored else {}
+    select = ", ".join(f"{texts.get(name, expr)} AS {name}" for name, expr in PARQUET_SELECT)
     sink = ByteSink()
     writer = pq.ParquetWriter(sink, schema, compression="zstd")
     try:
-        for where, params in export_slices(store, flt, ROW_GROUP_ROWS):
+        for piece in export_slices(store, flt, ROW_GROUP_ROWS):
+            where, params = guarded(stored, lang, *piece)
             table = store.query_arrow(export_query(select, where, prewhere=flt.key_where()), params)
             if table.num_rows == 0:
                 continue
-            writer.write_table(_conform(_readable(table, lang, pa), schema, pa))
+            if not stored:
+                table = _readable(table, lang, pa)
+            writer.write_table(_conform(table, schema, pa))
             yield sink.take()
     finally:
         writer.close()

@@ -25,8 +25,8 @@ from xml.sax.saxutils import escape
 
 from common.store import Store
 from query.exports.cells import CELL_COLUMNS, header_row
-from query.exports.readable_sql import readable_sql
 from query.exports.sink import ByteSink
+from query.exports.texts import guarded, stored_current, texts_sql
 from query.filters import ActivityFilter
 from query.reads.columns import export_query
 from query.reads.slices import export_slices
@@ -86,9 +86,10 @@ def date_cell_sql() -> str:
     return f"concat('<c s=\"{_DATE_STYLE}\"><v>', toString({serial}), '</v></c>')"
 
 
-def row_select(lang: str = "en") -> str:
-    """The SELECT list whose one column is a data row's `<row>` element, its texts in `lang`."""
-    readable = readable_sql(lang)
+def row_select(lang: str = "en", *, stored: bool = False) -> str:
+    """The SELECT list whose one column is a data row's `<row>` element, its texts in `lang`
+    (stored, or rendered in SQL: `query/exports/texts.py`)."""
+    readable = texts_sql(stored, lang)
     cells = ", ".join(
         [
             date_cell_sql(),
@@ -115,10 +116,11 @@ def stream_xlsx(
     header = xlsx_header(lang, flt.range.tz)
     if sliced is None:
         sliced = store.location.mode != "embedded"
-    select = row_select(lang)
+    stored = stored_current(store, flt, lang)
+    select = row_select(lang, stored=stored)
     rows: Iterable[bytes]
     if not sliced:
-        where, params = flt.where()
+        where, params = guarded(stored, lang, *flt.where())
         rows = store.stream_formatted(
             export_query(select, where, prewhere=flt.key_where()),
             {**params, ZONE_PARAM: flt.range.tz},
@@ -131,7 +133,9 @@ def stream_xlsx(
                 {**params, ZONE_PARAM: flt.range.tz},
                 "TSVRaw",
             )
-            for where, params in export_slices(store, flt)
+            for where, params in (
+                guarded(stored, lang, *piece) for piece in export_slices(store, flt)
+            )
         )
     return workbook_chunks(header, rows)
 

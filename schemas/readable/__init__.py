@@ -3,5 +3,5 @@
 One source: the gettext catalogs in `locales/` and the CLDR data Babel
 ships. `render.py` turns a row's stored codes and details into the three
 texts in Python; the CSV export builds its SQL from the same catalogs and
-numbers (`query/exports/readable_sql.py`), and a test proves both agree.
+numbers (`schemas/readable/sql.py`), and a test proves both agree.
 """

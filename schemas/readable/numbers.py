@@ -7,7 +7,7 @@ integer part grouped by the locale's symbol, the locale's decimal symbol,
 the currency's CLDR number of decimals reached by padding with zeros. More
 decimals than the currency has are kept, not rounded: an audit log must not
 alter an amount. The same steps are written in SQL for the CSV export
-(`query/exports/readable_sql.py`), which reads the facts below.
+(`schemas/readable/sql.py`), which reads the facts below.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ before any catalog change reads correctly in every language. The rules
   its JSON (a number, true, false, null), one level of an object as
   `{key: value, ...}` and of a list as `[value, ...]`, deeper levels as JSON.
 
-`query/exports/readable_sql.py` writes the same rules in SQL for the CSV
+`schemas/readable/sql.py` writes the same rules in SQL for the CSV
 export; `tests/integration/test_readable_sql.py` proves both agree.
 """
 

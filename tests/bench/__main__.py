@@ -16,6 +16,7 @@ from tests.bench import (
     bench_publish,
     bench_query,
     bench_storage,
+    bench_stored_texts,
     bench_xlsx,
 )
 
@@ -31,6 +32,7 @@ def main() -> None:
     bench_export_job.main()
     bench_manifest.main()
     bench_xlsx.main()
+    bench_stored_texts.main()
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from common.store import Store
+from processors.batch import INSERT_COLUMN_NAMES, WRITTEN_DIGEST
+from processors.normalize import STORED_LANGUAGE
 from producers.simulate.catalog import (
     BROWSER_AGENTS,
     CATALOG,
@@ -41,6 +43,7 @@ from producers.simulate.catalog import (
 )
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from schemas.migrate import open_migrated
+from schemas.stored_texts import stored_sql
 from schemas.tables import BY_CUSTOMER_TABLE, BY_EVENT_TABLE
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
 
@@ -207,12 +210,22 @@ def generation_sql(block_rows: int) -> str:
     assert tuple(_COLUMNS) == ACTIVITY_COLUMN_NAMES
     draws = ",\n  ".join(f"{expr} AS {name}" for name, expr in _DRAWS.items())
     columns = ",\n  ".join(f"{expr} AS {name}" for name, expr in _COLUMNS.items())
+    # The English texts as the worker writes them (the renderer's SQL, proved equal to it),
+    # with their digest: exports read them as they read a worker's rows.
+    english = stored_sql(STORED_LANGUAGE)
+    rendered = ",\n ".join(
+        [
+            *(f"{english[c]} AS {c}" if c in english else c for c in ACTIVITY_COLUMN_NAMES),
+            f"toUInt64({WRITTEN_DIGEST}) AS {INSERT_COLUMN_NAMES[-1]}",
+        ]
+    )
     block = int(block_rows)
     return (
-        f"INSERT INTO {ACTIVITY_TABLE} ({', '.join(ACTIVITY_COLUMN_NAMES)})\n"
+        f"INSERT INTO {ACTIVITY_TABLE} ({', '.join(INSERT_COLUMN_NAMES)})\n"
+        f"SELECT\n {rendered}\nFROM (\n"
         f"SELECT\n  {columns}\nFROM (\n SELECT\n  number,\n  {draws}\n"
         " FROM numbers({first:UInt64}, {count:UInt64})\n"
-        " WHERE number % {every:UInt64} = 0\n)\n"
+        " WHERE number % {every:UInt64} = 0\n))\n"
         f"SETTINGS max_block_size = {SELECT_BLOCK_ROWS}, min_insert_block_size_rows = {block}, "
         f"max_insert_block_size = {block}, min_insert_block_size_bytes = 0, max_memory_usage = 0"
     )

@@ -26,11 +26,12 @@ from typing import Any
 import pytest
 
 from common.store import Store, StoreBounds
+from processors.batch import INSERT_COLUMN_NAMES
 from query.reads.columns import DETAIL_COLUMNS, select_list
 from query.reads.records import get_activity, json_or_text, present
 from query.reads.scope import key_within_partner
 from query.reads.subscriptions import LogEvent, customer_subscriptions, fold, with_texts
-from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
+from schemas.activity import ACTIVITY_TABLE
 from schemas.migrate import apply_migrations, apply_retention, open_migrated
 from schemas.tables import BY_CUSTOMER_TABLE, BY_EVENT_TABLE, MIGRATIONS_TABLE
 from tests.fixtures.datasets import fill_store
@@ -84,7 +85,7 @@ def oracle_subscriptions(
 
 def _copy(store: Store, replace: dict[str, str], where: str) -> None:
     """Insert copies of activity rows matching `where`, columns replaced by expressions."""
-    columns = ", ".join(f"{replace.get(c, c)} AS {c}" for c in ACTIVITY_COLUMN_NAMES)
+    columns = ", ".join(f"{replace.get(c, c)} AS {c}" for c in INSERT_COLUMN_NAMES)
     store.command(
         f"INSERT INTO {ACTIVITY_TABLE} SELECT {columns} FROM {ACTIVITY_TABLE} WHERE {where}"  # noqa: S608
     )

@@ -31,6 +31,7 @@ from common.errors import StoreUnavailable
 from common.net import free_port
 from common.settings import Settings
 from common.store import Store
+from processors.batch import INSERT_COLUMN_NAMES
 from query.exports.formats import export_bytes
 from query.filters import ActivityFilter
 from query.http.app import create_api
@@ -38,7 +39,7 @@ from query.manifests.ledger import ExportLedger
 from query.manifests.model import export_request_info, manifest_digest, new_export_id, sign
 from query.ranges import resolve_range
 from query.reads.slices import count_activity
-from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
+from schemas.activity import ACTIVITY_TABLE
 from tests.fixtures.activity import ADMIN, KEYS, NOW, A, B
 from tests.fixtures.events import partner_events
 from tests.fixtures.kafka import send_records
@@ -216,7 +217,7 @@ def big_store(store: Store) -> Store:
             "event_id": "concat(event_id, '-', toString(n.number)) AS event_id",
             "partner_id": f"'{BIG}' AS partner_id",
         }.get(c, c)
-        for c in ACTIVITY_COLUMN_NAMES
+        for c in INSERT_COLUMN_NAMES
     )
     store.command(
         f"INSERT INTO {ACTIVITY_TABLE} SELECT {columns} FROM {ACTIVITY_TABLE} "  # noqa: S608

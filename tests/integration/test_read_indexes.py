@@ -19,12 +19,13 @@ from typing import Any
 import pytest
 
 from common.store import Store
+from processors.batch import INSERT_COLUMN_NAMES
 from query.filters import ActivityFilter, name_index_run
 from query.ranges import TimeRange
 from query.reads.lifecycle import MAX_STEPS, STEP_COLUMNS, lifecycle, lifecycle_steps
 from query.reads.records import get_activity
 from query.reads.slices import count_activity
-from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
+from schemas.activity import ACTIVITY_TABLE
 from schemas.migrate import apply_migrations
 from schemas.tables import MIGRATIONS_TABLE
 from tests.fixtures.datasets import MONTH_END, fill_store
@@ -67,7 +68,7 @@ def upgraded(store: Store) -> Iterator[Store]:
             "customer_name": "{rare:String}",
             "correlation_id": "concat('rare-', correlation_id)",
         }.get(c, c)
-        for c in ACTIVITY_COLUMN_NAMES
+        for c in INSERT_COLUMN_NAMES
     )
     store.command(
         f"INSERT INTO {ACTIVITY_TABLE} SELECT {columns} FROM {ACTIVITY_TABLE} "  # noqa: S608

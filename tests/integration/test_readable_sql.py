@@ -1,6 +1,6 @@
 """The CSV export's SQL renders the readable columns exactly as the Python renderer does.
 
-`query/exports/readable_sql.py` generates SQL from the catalogs and CLDR data;
+`schemas/readable/sql.py` generates SQL from the catalogs and CLDR data;
 `schemas/readable/render.py` is the reference. Both run here on the same
 stored rows of the real store (chDB): a simulated month (every action code,
 outcome and order status the simulator makes, its currencies with 0 and 2
@@ -19,12 +19,13 @@ import pytest
 
 from common.store import Store
 from producers.simulate.catalog import ACTIONS, ORDER_STATUSES
-from query.exports.readable_sql import readable_sql
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from schemas.json_text import json_text
 from schemas.migrate import open_migrated
 from schemas.readable.catalogs import LANGUAGES
 from schemas.readable.render import READABLE_SOURCES, render
+from schemas.readable.sql import readable_sql
+from schemas.stored_texts import MATERIALIZED_LANGUAGES, text_columns
 from tests.fixtures.datasets import fill_store
 
 SIMULATED = 4000
@@ -134,15 +135,24 @@ def _insert_edges(store: Store) -> None:
 
 
 def _compare(store: Store, lang: str, where: str) -> int:
+    """SQL == Python on every matching row; so are the texts ClickHouse stored at insert
+    for a language it renders (`schemas/stored_texts.py`: the same SQL, MATERIALIZED)."""
     exprs = readable_sql(lang)
+    stored = text_columns(lang) if lang in MATERIALIZED_LANGUAGES else {}
     select = ", ".join(
-        [*READABLE_SOURCES, *(f"{sql} AS sql_{name}" for name, sql in exprs.items())]
+        [
+            *READABLE_SOURCES,
+            *(f"{sql} AS sql_{name}" for name, sql in exprs.items()),
+            *(f"{column} AS stored_{name}" for name, column in stored.items()),
+        ]
     )
     rows = store.query_dicts(f"SELECT {select} FROM {ACTIVITY_TABLE} WHERE {where}", {})  # noqa: S608
     for row in rows:
         expected = render(row, lang).as_dict()
         got = {name: row[f"sql_{name}"] for name in expected}
         assert got == expected, row
+        if stored:
+            assert {name: row[f"stored_{name}"] for name in expected} == expected, row
     return len(rows)
 
 

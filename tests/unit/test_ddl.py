@@ -5,6 +5,7 @@ from __future__ import annotations
 from schemas.activity import ACTIVITY_COLUMNS
 from schemas.ddl import RETAINED_TABLES, data_table, render, retention_statement, view_backfill
 from schemas.migrate import _statements, migration_files
+from schemas.stored_texts import MATERIALIZED_LANGUAGES, add_columns, modify_columns
 
 
 def _first_migration() -> list[str]:
@@ -114,3 +115,27 @@ def test_the_read_indexes_are_added_and_built_on_each_shards_local_table() -> No
     )
     assert sum("MATERIALIZE INDEX" in out[0] for out in rendered) == 2
     assert all(view_backfill(statement) is None for statement in statements)
+
+
+def test_stored_text_columns_change_the_local_and_the_distributed_table_on_a_cluster() -> None:
+    """A Distributed table's columns are its own: an added column must reach it too, after
+    the shards' local tables; a mutation (UPDATE, MATERIALIZE) runs on the local tables."""
+    (statement,) = _statements(dict(migration_files())["0008_stored_texts"])
+    assert render(statement, None) == [statement]
+    local, distributed = render(statement, "prod")
+    assert local.startswith("ALTER TABLE activity_local ON CLUSTER `prod` ADD COLUMN IF NOT")
+    assert distributed.startswith("ALTER TABLE activity ON CLUSTER `prod` ADD COLUMN IF NOT")
+    for lang in MATERIALIZED_LANGUAGES:
+        for change in (add_columns(lang), modify_columns(lang)):
+            rendered = render(change, "c")
+            assert [r.split(" ON CLUSTER")[0] for r in rendered] == [
+                "ALTER TABLE activity_local",
+                "ALTER TABLE activity",
+            ]
+            assert "MATERIALIZED" in rendered[1] and "activity.details" not in rendered[1]
+    assert render("ALTER TABLE activity MATERIALIZE COLUMN x_fr", "c") == [
+        "ALTER TABLE activity_local ON CLUSTER `c` MATERIALIZE COLUMN x_fr"
+    ]
+    assert render("ALTER TABLE activity UPDATE x = 1 WHERE 1", "c") == [
+        "ALTER TABLE activity_local ON CLUSTER `c` UPDATE x = 1 WHERE 1"
+    ]

@@ -16,7 +16,7 @@ from common.settings import Settings, variable
 from common.store import parse_clickhouse_url
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT_SERVICES = ("init", "worker", "api")
+PROJECT_SERVICES = ("init", "texts", "worker", "api")
 SAMPLE = {
     "CLICKHOUSE_PASSWORD": "s3cret-Pw",
     "ACTIVITYLOG_API_KEYS": "k1=ptn-1,k2=*",
@@ -54,7 +54,7 @@ def _variables_the_code_reads() -> set[str]:
 
 def test_services_and_start_order() -> None:
     services = _compose()["services"]
-    assert set(services) == {"kafka", "clickhouse", "init", "worker", "deliver", "api"}
+    assert set(services) == {"kafka", "clickhouse", "init", "texts", "worker", "deliver", "api"}
     assert services["worker"]["deploy"]["replicas"] >= 2
     for name in ("kafka", "clickhouse", "api"):
         assert "healthcheck" in services[name], name
@@ -62,7 +62,9 @@ def test_services_and_start_order() -> None:
         "kafka": {"condition": "service_healthy"},
         "clickhouse": {"condition": "service_healthy"},
     }
-    for name in ("worker", "deliver", "api"):
+    # The re-render of stale stored texts runs beside the workers, never before them.
+    assert "--skip-texts" in " ".join(services["init"]["entrypoint"])
+    for name in ("texts", "worker", "deliver", "api"):
         assert services[name]["depends_on"] == {
             "init": {"condition": "service_completed_successfully"}
         }

@@ -104,6 +104,17 @@ ALLOWED: dict[str, str] = {
     "currency": "readable_sql: an expression built from constants (the order's currency)",
     "_DECIMAL_RE": "readable_sql: a constant regular expression literal",
     "_amount('li_price', currency, lang)": "readable_sql: constants, lit()-escaped CLDR data",
+    "details": "readable_sql: the details column reference, a constant (DETAILS, STORED_DETAILS)",
+    "key": "ActivityFilter.key_where(): sort-key conditions, placeholders only",
+    "digest_column(lang)": "stored_texts: a column name from a constant and a catalog folder",
+    "digest": "stored_texts: digest_column() of a supported language",
+    "DIGEST_PARAM": "query.exports.texts: the digest parameter's name, a constant",
+    "stale_guard(lang)": "query.exports.texts: a constant column compared to a placeholder",
+    "_local(table)": "schemas.ddl: a table name from a shipped migration, plus a constant suffix",
+    "clauses": "schemas.ddl/stored_texts/rerender: shipped DDL, or generated from constants",
+    "_SYNC": "schemas.rerender: a constant SETTINGS clause",
+    "sets": "schemas.rerender: stored-text columns = readable_sql expressions (constants)",
+    "partition": "schemas.rerender: IN PARTITION ID of an int() month",
 }
 
 

@@ -1,13 +1,13 @@
 """The readable columns as SQL, generated from the catalogs and CLDR facts for one language.
 
-The CSV export is written by ClickHouse itself (`FORMAT CSV`), which keeps
-its memory flat and puts no Python on each row; its Action, Status
-and Additional information cells are therefore computed in SQL, per row,
-from the same stored codes and details as `schemas/readable/render.py`. This
-module builds those expressions when a query is built: every phrase comes
-from the language's catalog (a `transform()` over the known codes, a
-`{name}` template as a `concat()`), every number symbol, currency pattern,
-symbol and number of decimals from Babel's CLDR data. No per-row Python.
+ClickHouse computes a readable text from these expressions in two places:
+at insert, as the MATERIALIZED expressions of each other language's stored
+texts (`schemas/stored_texts.py`), and in an export that cannot read stored
+texts known to be current (`query/exports/csv.py`, `xlsx.py`). This module
+builds the expressions: every phrase comes from the language's catalog (a
+`transform()` over the known codes, a `{name}` template as a `concat()`),
+every number symbol, currency pattern, symbol and number of decimals from
+Babel's CLDR data. No per-row Python.
 
 The rules are `render.py`'s, step for step; `tests/integration/test_readable_sql.py`
 proves the two agree on the simulator's events and on edge cases. Where they
@@ -25,9 +25,12 @@ from schemas.readable.catalogs import keys_with_prefix, message, template_parts
 from schemas.readable.numbers import DEFAULT_DIGITS, currency_digits, number_facts
 from schemas.readable.render import DETAIL_SEPARATOR, MISSING
 
-# The stored columns the expressions read; `activity.details` is spelled out
-# so that a SELECT alias named `details` can never shadow it.
+# The stored column the expressions read; `activity.details` is spelled out so
+# that a SELECT alias named `details` can never shadow it. A column's own
+# MATERIALIZED expression names it bare (`STORED_DETAILS`): ClickHouse
+# resolves a default expression against the table's columns alone.
 DETAILS: Final = "activity.details"
+STORED_DETAILS: Final = "details"
 _INTEGER_RE: Final = "'^-?[0-9]+$'"
 _DECIMAL_RE: Final = r"'^-?[0-9]+(\\.[0-9]+)?$'"
 
@@ -199,17 +202,17 @@ def _label(key: str, lang: str) -> str:
     return _lookup(lang, "field.", key, key)
 
 
-def details_sql(lang: str) -> str:
+def details_sql(lang: str, details: str = DETAILS) -> str:
     """A partner action's Additional information: changed fields, then every other key."""
-    paired = f"(JSONType({DETAILS}, 'old') = 'Object' AND JSONType({DETAILS}, 'new') = 'Object')"
+    paired = f"(JSONType({details}, 'old') = 'Object' AND JSONType({details}, 'new') = 'Object')"
     keys = (
-        f"arrayDistinct(arrayConcat(JSONExtractKeys({DETAILS}, 'old'), "
-        f"JSONExtractKeys({DETAILS}, 'new')))"
+        f"arrayDistinct(arrayConcat(JSONExtractKeys({details}, 'old'), "
+        f"JSONExtractKeys({details}, 'new')))"
     )
     # A key missing on one side reads as null there, as in Python.
     sides = (
-        f"arrayMap(d_side -> if(JSONExtractRaw({DETAILS}, d_side, k) = '', 'null', "
-        f"JSONExtractRaw({DETAILS}, d_side, k)), ['old', 'new'])"
+        f"arrayMap(d_side -> if(JSONExtractRaw({details}, d_side, k) = '', 'null', "
+        f"JSONExtractRaw({details}, d_side, k)), ['old', 'new'])"
     )
     change = _template(
         lang,
@@ -227,7 +230,7 @@ def details_sql(lang: str) -> str:
     value = _template(lang, "detail.value", {"label": _label("kv.1", lang), "value": _show("kv.2")})
     values = (
         f"arrayMap(kv -> {value}, arrayFilter(kv -> NOT (d_paired AND kv.1 IN ('old', 'new')), "
-        f"JSONExtractKeysAndValuesRaw({DETAILS})))"
+        f"JSONExtractKeysAndValuesRaw({details})))"
     )
     body = (
         f"arrayStringConcat(arrayConcat(if(d_paired, {changes}, []), {values}), "
@@ -275,23 +278,23 @@ def _line_item(currency: str, lang: str) -> str:
     return f"if(NOT startsWith(item, '{{'), {_leaf('item')}, {body})"
 
 
-def order_sql(lang: str) -> str:
+def order_sql(lang: str, details: str = DETAILS) -> str:
     """An order's Additional information: its line items, CLDR numbers and amounts."""
-    items = f"JSONExtractArrayRaw({DETAILS}, 'line_items')"
+    items = f"JSONExtractArrayRaw({details}, 'line_items')"
     line = _line_item("o_currency", lang)
     body = f"arrayStringConcat(arrayMap(item -> {line}, {items}), {lit(DETAIL_SEPARATOR)})"
-    return _let("o_currency", _string_at(DETAILS, "currency"), body)
+    return _let("o_currency", _string_at(details, "currency"), body)
 
 
-def additional_info_sql(lang: str) -> str:
+def additional_info_sql(lang: str, details: str = DETAILS) -> str:
     """The Additional information cell of either kind of row."""
-    return f"if(kind = 'order', {order_sql(lang)}, {details_sql(lang)})"
+    return f"if(kind = 'order', {order_sql(lang, details)}, {details_sql(lang, details)})"
 
 
-def readable_sql(lang: str) -> dict[str, str]:
-    """`{column: SQL}` of the three readable columns in `lang`."""
+def readable_sql(lang: str, details: str = DETAILS) -> dict[str, str]:
+    """`{column: SQL}` of the three readable columns in `lang`, reading `details` as given."""
     return {
         "action_text": action_sql(lang),
         "status_text": status_sql(lang),
-        "additional_info": additional_info_sql(lang),
+        "additional_info": additional_info_sql(lang, details),
     }
