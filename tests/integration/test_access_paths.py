@@ -32,7 +32,7 @@ from query.reads.scope import key_within_partner
 from query.reads.subscriptions import LogEvent, customer_subscriptions, fold, with_texts
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from schemas.migrate import apply_migrations, apply_retention, open_migrated
-from schemas.tables import BY_CUSTOMER_TABLE, BY_EVENT_TABLE, MIGRATIONS_TABLE
+from schemas.tables import BY_CUSTOMER_TABLE, BY_EVENT_TABLE, MIGRATIONS_TABLE, RECORDS_TABLE
 from tests.fixtures.datasets import fill_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,6 +154,30 @@ def test_one_record_by_id_is_exactly_the_oracle_for_every_key(big_store: Store) 
     assert found >= 2 * SAMPLES  # the owner's key and the all-partners key find each one
 
 
+def test_one_record_is_the_copy_activity_final_keeps_when_copies_differ(big_store: Store) -> None:
+    """A redelivered event whose audit columns differ (another offset, a later ingestion),
+    in parts of its own, beside the events stored twice byte for byte: for every key the
+    record is the very copy activity FINAL keeps, the last one inserted."""
+    later = {"kafka_offset": "kafka_offset + 1000000", "ingested_at": "ingested_at + 7"}
+    _copy(big_store, later, "cityHash64(event_id) % 50 = 3")
+    stored_twice = big_store.query_rows(
+        f"SELECT event_id, any(partner_id), max(kafka_offset), uniqExact(kafka_offset) > 1 "  # noqa: S608
+        f"FROM {ACTIVITY_TABLE} GROUP BY event_id HAVING count() > 1"
+    )
+    rnd = random.Random(4)
+    picked = rnd.sample(stored_twice, min(SAMPLES, len(stored_twice)))
+    partners = _partners(big_store)
+    differing = 0
+    for event_id, partner, last_offset, differ in picked:
+        for key in _keys(str(partner), partners):
+            expected = oracle_record(big_store, str(event_id), key)
+            assert get_activity(big_store, str(event_id), key) == expected, (event_id, key)
+            if expected is not None:
+                assert expected["kafka_offset"] == last_offset
+        differing += bool(differ)
+    assert SAMPLES // 10 <= differing < len(picked)  # both kinds of copies were read
+
+
 def test_subscriptions_are_exactly_the_oracle_for_every_key(big_store: Store) -> None:
     rnd = random.Random(2)
     partners = _partners(big_store)
@@ -251,10 +275,10 @@ def test_the_access_paths_expire_with_activity(big_store: Store) -> None:
             big_store.query_rows(
                 "SELECT name, engine_full FROM system.tables "
                 "WHERE database = currentDatabase() AND name IN {t:Array(String)}",
-                {"t": [ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE]},
+                {"t": [ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE, RECORDS_TABLE]},
             )
         )
-        assert len(engines) == 3
+        assert len(engines) == 4
         for table, engine in engines.items():
             assert ("toIntervalDay(400)" in engine) == (days == 400), table
             assert (" TTL " in engine) == (days == 400), table
@@ -289,16 +313,16 @@ if mode == "insert":
         store.command(ROWS_SQL, parameters={"start": batch * 20000, "count": 20000})
         print("inserted", batch, flush=True)
 elif mode == "unmigrate":
-    for view in ("activity_by_event_mv", "activity_by_customer_mv"):
+    for view in ("activity_by_event_mv", "activity_by_customer_mv", "activity_records_mv"):
         store.command("DROP VIEW " + view)
-    for table in ("activity_by_event", "activity_by_customer"):
+    for table in ("activity_by_event", "activity_by_customer", "activity_records"):
         store.command("TRUNCATE TABLE " + table)
     store.command("ALTER TABLE schema_migrations DELETE WHERE startsWith(version, '0004') "
-                  "SETTINGS mutations_sync = 1")
+                  "OR startsWith(version, '0009') SETTINGS mutations_sync = 1")
 elif mode == "reopen":
     apply_migrations(store)
 elif mode == "check":
-    for table in ("activity", "activity_by_event", "activity_by_customer"):
+    for table in ("activity", "activity_by_event", "activity_by_customer", "activity_records"):
         keys = store.query_rows("SELECT count(), sum(cityHash64(partner_id, occurred_at, "
                                 "event_id)) FROM " + table + " FINAL")[0]
         print(table, keys[0], keys[1], flush=True)
@@ -350,6 +374,7 @@ def test_kill_9_mid_stream_then_the_redelivery_leaves_every_path_agreeing(
     assert tables["activity"] == (12 * 20000, tables["activity"][1])
     assert tables["activity_by_event"] == tables["activity"]
     assert tables["activity_by_customer"] == tables["activity"]
+    assert tables["activity_records"] == tables["activity"]
 
 
 def test_kill_9_mid_backfill_resumes_with_nothing_lost_or_doubled(tmp_path: Path) -> None:
@@ -359,6 +384,8 @@ def test_kill_9_mid_backfill_resumes_with_nothing_lost_or_doubled(tmp_path: Path
     _kill_after(_child("reopen", path), "backfill activity_by_event: month")
     resumed = _finish(_child("reopen", path))
     assert any(line.startswith("backfill activity_by_customer: month") for line in resumed)
+    assert any(line.startswith("backfill activity_records: month") for line in resumed)
     tables = _agreement(path)
     assert tables["activity_by_event"] == tables["activity"] == (12 * 20000, tables["activity"][1])
     assert tables["activity_by_customer"] == tables["activity"]
+    assert tables["activity_records"] == tables["activity"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.activity import ACTIVITY_COLUMNS
+from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_COLUMNS
 from schemas.ddl import RETAINED_TABLES, data_table, render, retention_statement, view_backfill
 from schemas.migrate import _statements, migration_files
 
@@ -101,7 +101,38 @@ def test_retention_covers_the_access_paths() -> None:
         "ALTER TABLE activity_by_customer_local ON CLUSTER `c` "
         "MODIFY TTL toDateTime(occurred_at) + INTERVAL 30 DAY"
     )
-    assert RETAINED_TABLES == ("activity", "activity_by_event", "activity_by_customer")
+    assert RETAINED_TABLES == (
+        "activity",
+        "activity_by_event",
+        "activity_by_customer",
+        "activity_records",
+    )
+
+
+def test_the_records_table_renders_for_a_cluster_like_the_access_paths() -> None:
+    create, view = _statements(dict(migration_files())["0009_records_by_event"])
+    local, distributed = render(create, "prod")
+    assert local.startswith(
+        "CREATE TABLE IF NOT EXISTS activity_records_local ON CLUSTER `prod`\n("
+    )
+    assert "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/" in local
+    assert local.endswith(
+        "ORDER BY (event_id, partner_id, occurred_at)\nSETTINGS index_granularity = 1024"
+    )
+    assert distributed == (
+        "CREATE TABLE IF NOT EXISTS activity_records ON CLUSTER `prod` AS activity_records_local "
+        "ENGINE = Distributed(`prod`, currentDatabase(), activity_records_local, "
+        "cityHash64(partner_id))"
+    )
+    (rendered,) = render(view, "prod")
+    assert " ON CLUSTER `prod` TO activity_records_local AS SELECT " in rendered
+    assert rendered.endswith("\nFROM activity_local")
+    target, select = view_backfill(view) or ("", "")
+    columns = [line.split()[0] for line in create.split("(", 1)[1].splitlines()[1:]]
+    listed = select.removeprefix("SELECT").rsplit("FROM", 1)[0]
+    assert target == "activity_records"
+    assert [c.strip() for c in listed.split(",")] == columns[: columns.index(")")]
+    assert sorted(columns[: columns.index(")")]) == sorted(ACTIVITY_COLUMN_NAMES)
 
 
 def test_the_read_indexes_are_added_and_built_on_each_shards_local_table() -> None:
