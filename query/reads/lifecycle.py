@@ -4,9 +4,10 @@
   `correlation_id` (an order placed, then completed or failed; an action
   `in_progress`, then resolved), oldest first, each with its time and
   status. One bounded, parameterized query: the partner and a time window
-  around the record (the table's own key), at most `MAX_STEPS` steps; the
-  keys of the steps first, found through the correlation-id skip index, so
-  the read does not grow with the partner's rows in the window.
+  around the record (activity's own key), at most `MAX_STEPS` steps; the
+  keys of the steps first, found in activity through the correlation-id skip
+  index, so the read does not grow with the partner's rows in the window,
+  then the steps read by those keys from `activity_records`.
 * Changes: a `details` value with `old` and `new` objects becomes the list
   of fields that changed, nested objects flattened to their paths, added and
   removed keys marked, unchanged fields left out (`diff_changes`, pure).
@@ -23,6 +24,7 @@ from common.timefmt import iso_utc
 from query.reads.scope import SHARD_LOCAL_IN
 from schemas.activity import ACTIVITY_TABLE
 from schemas.readable.render import READABLE_SOURCES, render
+from schemas.tables import RECORDS_TABLE
 
 MAX_STEPS: Final = 50
 # A lifecycle is looked for this long before and after the record: orders and
@@ -124,14 +126,16 @@ def lifecycle(store: Store, item: Mapping[str, Any], lang: str = "en") -> dict[s
     # (schemas/migrations/0005_read_indexes.sql) keeps the few granules that
     # hold the steps; FINAL then reads just those keys (a PREWHERE on key
     # columns only, so an event's copies stay or go together) and applies
-    # the correlation id to the copy it keeps, as before.
+    # the correlation id to the copy it keeps. The steps' columns come from
+    # activity_records, whose rows are activity's in small granules: a step
+    # costs one of its granules, not one of activity's 8,192 wide rows.
     window = (
         "partner_id = {partner_id:String} "
         "AND occurred_at >= {start:DateTime64(3, 'UTC')} "
         "AND occurred_at < {end:DateTime64(3, 'UTC')}"
     )
     sql = (
-        f"SELECT {', '.join(_STEP_READ)} FROM {ACTIVITY_TABLE} FINAL "  # noqa: S608
+        f"SELECT {', '.join(_STEP_READ)} FROM {RECORDS_TABLE} FINAL "  # noqa: S608
         f"PREWHERE {_KEY} IN (SELECT {_KEY} FROM {ACTIVITY_TABLE} WHERE {window} "
         f"AND correlation_id = {{correlation_id:String}}) AND {window} "
         "WHERE correlation_id = {correlation_id:String} "

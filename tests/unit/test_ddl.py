@@ -117,7 +117,9 @@ def test_the_records_table_renders_for_a_cluster_like_the_access_paths() -> None
     )
     assert "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/" in local
     assert local.endswith(
-        "ORDER BY (event_id, partner_id, occurred_at)\nSETTINGS index_granularity = 1024"
+        "ORDER BY (event_id, partner_id, occurred_at)\n"
+        "SETTINGS index_granularity = 256, min_compress_block_size = 16384, "
+        "max_compress_block_size = 262144"
     )
     assert distributed == (
         "CREATE TABLE IF NOT EXISTS activity_records ON CLUSTER `prod` AS activity_records_local "
