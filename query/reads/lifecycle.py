@@ -4,10 +4,10 @@
   `correlation_id` (an order placed, then completed or failed; an action
   `in_progress`, then resolved), oldest first, each with its time and
   status. One bounded, parameterized query: the partner and a time window
-  around the record (activity's own key), at most `MAX_STEPS` steps; the
-  keys of the steps first, found in activity through the correlation-id skip
-  index, so the read does not grow with the partner's rows in the window,
-  then the steps read by those keys from `activity_records`.
+  around the record, at most `MAX_STEPS` steps; the keys of the steps first,
+  one key range of `activity_by_correlation`, so the read does not grow with
+  the partner's rows in the window, then the steps read by those keys from
+  `activity_records`.
 * Changes: a `details` value with `old` and `new` objects becomes the list
   of fields that changed, nested objects flattened to their paths, added and
   removed keys marked, unchanged fields left out (`diff_changes`, pure).
@@ -22,16 +22,15 @@ from typing import Any, Final
 from common.store import Store
 from common.timefmt import iso_utc
 from query.reads.scope import SHARD_LOCAL_IN
-from schemas.activity import ACTIVITY_TABLE
 from schemas.readable.render import READABLE_SOURCES, render
-from schemas.tables import RECORDS_TABLE
+from schemas.tables import BY_CORRELATION_TABLE, RECORDS_TABLE
 
 MAX_STEPS: Final = 50
 # A lifecycle is looked for this long before and after the record: orders and
-# actions resolve in hours or days; the window keeps the read on the table key.
+# actions resolve in hours or days; an event further away is not a step of this one.
 LIFECYCLE_WINDOW: Final = timedelta(days=31)
 MAX_CHANGES: Final = 200
-# activity's sort key.
+# activity's sort key: the key of an event in every access path.
 _KEY: Final = "(partner_id, occurred_at, event_id)"
 MAX_DEPTH: Final = 8
 
@@ -120,14 +119,11 @@ def lifecycle(store: Store, item: Mapping[str, Any], lang: str = "en") -> dict[s
     if not correlation_id or not isinstance(occurred_at, str):
         return None
     at = datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))
-    # Why keys first: under FINAL, ClickHouse widens what a skip index keeps to
-    # every granule whose key range meets it in another part, which across the
-    # window's parts is all of them. Without FINAL the correlation-id index
-    # (schemas/migrations/0005_read_indexes.sql) keeps the few granules that
-    # hold the steps; FINAL then reads just those keys (a PREWHERE on key
-    # columns only, so an event's copies stay or go together) and applies
-    # the correlation id to the copy it keeps. The steps' columns come from
-    # activity_records, whose rows are activity's in small granules: a step
+    # Keys first, from activity_by_correlation: the partner's events with this
+    # correlation id are one key range there. FINAL then reads just those keys
+    # (a PREWHERE on key columns only, so an event's copies stay or go together)
+    # and applies the correlation id to the copy it keeps. The steps' columns
+    # come from activity_records, activity's rows in small granules: a step
     # costs one of its granules, not one of activity's 8,192 wide rows.
     window = (
         "partner_id = {partner_id:String} "
@@ -136,7 +132,7 @@ def lifecycle(store: Store, item: Mapping[str, Any], lang: str = "en") -> dict[s
     )
     sql = (
         f"SELECT {', '.join(_STEP_READ)} FROM {RECORDS_TABLE} FINAL "  # noqa: S608
-        f"PREWHERE {_KEY} IN (SELECT {_KEY} FROM {ACTIVITY_TABLE} WHERE {window} "
+        f"PREWHERE {_KEY} IN (SELECT {_KEY} FROM {BY_CORRELATION_TABLE} WHERE {window} "
         f"AND correlation_id = {{correlation_id:String}}) AND {window} "
         "WHERE correlation_id = {correlation_id:String} "
         f"ORDER BY occurred_at, event_id LIMIT {MAX_STEPS + 1} SETTINGS {SHARD_LOCAL_IN}"

@@ -42,9 +42,27 @@ ENGINE = ReplacingMergeTree
 ORDER BY (event_id, partner_id, occurred_at)
 SETTINGS index_granularity = 256, min_compress_block_size = 16384, max_compress_block_size = 262144;
 
+-- A record's lifecycle (query/reads/lifecycle.py): the keys of a partner's events that
+-- share a correlation id, in one key range, so finding the steps reads what they are,
+-- not the skip index and granules of the partner's time window in activity.
+CREATE TABLE IF NOT EXISTS activity_by_correlation
+(
+    partner_id     LowCardinality(String),
+    correlation_id String,
+    occurred_at    DateTime64(3, 'UTC'),
+    event_id       String
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (partner_id, correlation_id, occurred_at, event_id)
+SETTINGS index_granularity = 1024;
+
 CREATE MATERIALIZED VIEW IF NOT EXISTS activity_records_mv TO activity_records AS
 SELECT event_id, partner_id, occurred_at, kind, action, customer_id, customer_name,
     partner_user, action_text, status, status_text, additional_info, resource_type,
     resource_id, resource_name, order_id, correlation_id, source, actor_ip, user_agent,
     details, payload, schema_version, kafka_topic, kafka_partition, kafka_offset, ingested_at
+FROM activity;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS activity_by_correlation_mv TO activity_by_correlation AS
+SELECT partner_id, correlation_id, occurred_at, event_id
 FROM activity

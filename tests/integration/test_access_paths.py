@@ -32,7 +32,13 @@ from query.reads.scope import key_within_partner
 from query.reads.subscriptions import LogEvent, customer_subscriptions, fold, with_texts
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from schemas.migrate import apply_migrations, apply_retention, open_migrated
-from schemas.tables import BY_CUSTOMER_TABLE, BY_EVENT_TABLE, MIGRATIONS_TABLE, RECORDS_TABLE
+from schemas.tables import (
+    BY_CORRELATION_TABLE,
+    BY_CUSTOMER_TABLE,
+    BY_EVENT_TABLE,
+    MIGRATIONS_TABLE,
+    RECORDS_TABLE,
+)
 from tests.fixtures.datasets import fill_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +49,7 @@ ACCESS_PATHS = "0004_access_paths"
 # A partner that shares customer ids with the simulated ones: its rows are copies
 # of a slice of theirs under another partner id and new event ids.
 TWIN = "ptn-twin"
+NEW_PATHS = (RECORDS_TABLE, BY_CORRELATION_TABLE)
 
 
 def oracle_record(store: Store, event_id: str, partner_id: str | None) -> dict[str, Any] | None:
@@ -275,10 +282,10 @@ def test_the_access_paths_expire_with_activity(big_store: Store) -> None:
             big_store.query_rows(
                 "SELECT name, engine_full FROM system.tables "
                 "WHERE database = currentDatabase() AND name IN {t:Array(String)}",
-                {"t": [ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE, RECORDS_TABLE]},
+                {"t": [ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE, *NEW_PATHS]},
             )
         )
-        assert len(engines) == 4
+        assert len(engines) == 5
         for table, engine in engines.items():
             assert ("toIntervalDay(400)" in engine) == (days == 400), table
             assert (" TTL " in engine) == (days == 400), table
@@ -313,16 +320,19 @@ if mode == "insert":
         store.command(ROWS_SQL, parameters={"start": batch * 20000, "count": 20000})
         print("inserted", batch, flush=True)
 elif mode == "unmigrate":
-    for view in ("activity_by_event_mv", "activity_by_customer_mv", "activity_records_mv"):
+    for view in ("activity_by_event_mv", "activity_by_customer_mv", "activity_records_mv",
+                 "activity_by_correlation_mv"):
         store.command("DROP VIEW " + view)
-    for table in ("activity_by_event", "activity_by_customer", "activity_records"):
+    for table in ("activity_by_event", "activity_by_customer", "activity_records",
+                  "activity_by_correlation"):
         store.command("TRUNCATE TABLE " + table)
     store.command("ALTER TABLE schema_migrations DELETE WHERE startsWith(version, '0004') "
                   "OR startsWith(version, '0009') SETTINGS mutations_sync = 1")
 elif mode == "reopen":
     apply_migrations(store)
 elif mode == "check":
-    for table in ("activity", "activity_by_event", "activity_by_customer", "activity_records"):
+    for table in ("activity", "activity_by_event", "activity_by_customer", "activity_records",
+                  "activity_by_correlation"):
         keys = store.query_rows("SELECT count(), sum(cityHash64(partner_id, occurred_at, "
                                 "event_id)) FROM " + table + " FINAL")[0]
         print(table, keys[0], keys[1], flush=True)
@@ -375,6 +385,7 @@ def test_kill_9_mid_stream_then_the_redelivery_leaves_every_path_agreeing(
     assert tables["activity_by_event"] == tables["activity"]
     assert tables["activity_by_customer"] == tables["activity"]
     assert tables["activity_records"] == tables["activity"]
+    assert tables["activity_by_correlation"] == tables["activity"]
 
 
 def test_kill_9_mid_backfill_resumes_with_nothing_lost_or_doubled(tmp_path: Path) -> None:
@@ -385,7 +396,9 @@ def test_kill_9_mid_backfill_resumes_with_nothing_lost_or_doubled(tmp_path: Path
     resumed = _finish(_child("reopen", path))
     assert any(line.startswith("backfill activity_by_customer: month") for line in resumed)
     assert any(line.startswith("backfill activity_records: month") for line in resumed)
+    assert any(line.startswith("backfill activity_by_correlation: month") for line in resumed)
     tables = _agreement(path)
     assert tables["activity_by_event"] == tables["activity"] == (12 * 20000, tables["activity"][1])
     assert tables["activity_by_customer"] == tables["activity"]
     assert tables["activity_records"] == tables["activity"]
+    assert tables["activity_by_correlation"] == tables["activity"]

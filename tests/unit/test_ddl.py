@@ -106,11 +106,30 @@ def test_retention_covers_the_access_paths() -> None:
         "activity_by_event",
         "activity_by_customer",
         "activity_records",
+        "activity_by_correlation",
+    )
+
+
+def test_the_correlation_path_renders_for_a_cluster_like_the_access_paths() -> None:
+    _, create, _, view = _statements(dict(migration_files())["0009_records_by_event"])
+    local, distributed = render(create, "prod")
+    assert local.startswith(
+        "CREATE TABLE IF NOT EXISTS activity_by_correlation_local ON CLUSTER `prod`\n("
+    )
+    assert distributed.endswith(
+        "Distributed(`prod`, currentDatabase(), activity_by_correlation_local, "
+        "cityHash64(partner_id))"
+    )
+    (rendered,) = render(view, "prod")
+    assert " TO activity_by_correlation_local AS SELECT " in rendered
+    assert view_backfill(view) == (
+        "activity_by_correlation",
+        "SELECT partner_id, correlation_id, occurred_at, event_id\nFROM activity",
     )
 
 
 def test_the_records_table_renders_for_a_cluster_like_the_access_paths() -> None:
-    create, view = _statements(dict(migration_files())["0009_records_by_event"])
+    create, _, view, _ = _statements(dict(migration_files())["0009_records_by_event"])
     local, distributed = render(create, "prod")
     assert local.startswith(
         "CREATE TABLE IF NOT EXISTS activity_records_local ON CLUSTER `prod`\n("
