@@ -27,6 +27,7 @@ import pytest
 
 from common.store import Store, StoreBounds
 from query.reads.columns import DETAIL_COLUMNS, select_list
+from query.reads.lifecycle import lifecycle
 from query.reads.records import get_activity, json_or_text, present
 from query.reads.scope import key_within_partner
 from query.reads.subscriptions import LogEvent, customer_subscriptions, fold, with_texts
@@ -183,6 +184,52 @@ def test_one_record_is_the_copy_activity_final_keeps_when_copies_differ(big_stor
                 assert expected["kafka_offset"] == last_offset
         differing += bool(differ)
     assert SAMPLES // 10 <= differing < len(picked)  # both kinds of copies were read
+
+
+def _selected(store: Store) -> tuple[int, int]:
+    """Granules and rows this process's engine has selected to read so far (ProfileEvents)."""
+    rows = dict(
+        store.query_rows(
+            "SELECT event, value FROM system.events "
+            "WHERE event IN ('SelectedMarks', 'SelectedRows')"
+        )
+    )
+    return int(rows.get("SelectedMarks", 0)), int(rows.get("SelectedRows", 0))
+
+
+def test_an_expanded_row_reads_small_granules_not_activitys(big_store: Store) -> None:
+    """The record selects at most a granule per part of activity_records, fewer rows in
+    all than the one granule of activity (8,192 rows) the row is in; the lifecycle a
+    granule per part of activity_by_correlation and about one per step. Neither depends
+    on how many rows activity holds (granules: schemas/migrations/0009_records_by_event.sql)."""
+    parts = dict(
+        big_store.query_rows(
+            "SELECT table, count() FROM system.parts WHERE active "
+            "AND database = currentDatabase() AND table IN {t:Array(String)} GROUP BY table",
+            {"t": list(NEW_PATHS)},
+        )
+    )
+    rnd = random.Random(5)
+    longest = 0
+    for event_id, partner in _sample(big_store, "event_id", rnd)[:30]:
+        for key in (partner, None):
+            marks, rows = _selected(big_store)
+            item = get_activity(big_store, event_id, key)
+            assert item is not None
+            after = _selected(big_store)
+            assert after[0] - marks <= parts[RECORDS_TABLE], event_id
+            assert after[1] - rows <= min(8192, 2 * 256 * parts[RECORDS_TABLE]), event_id
+            marks, rows = after
+            found = lifecycle(big_store, item)
+            steps = len(found["steps"]) if found else 0
+            longest = max(longest, steps)
+            after = _selected(big_store)
+            ranges = parts[BY_CORRELATION_TABLE] + parts[RECORDS_TABLE] + steps
+            assert after[0] - marks <= ranges, event_id
+            assert after[1] - rows <= 1024 * parts[BY_CORRELATION_TABLE] + 512 * (
+                parts[RECORDS_TABLE] + steps
+            ), event_id
+    assert longest > 10  # long lifecycles were read too
 
 
 def test_subscriptions_are_exactly_the_oracle_for_every_key(big_store: Store) -> None:
