@@ -120,7 +120,8 @@ def lifecycle(store: Store, item: Mapping[str, Any], lang: str = "en") -> dict[s
         return None
     at = datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))
     # Keys first, from activity_by_correlation: the partner's events with this
-    # correlation id are one key range there. FINAL then reads just those keys
+    # correlation id are one key range there. When the only one is the record's,
+    # the record is the lifecycle. Otherwise FINAL reads just those keys
     # (a PREWHERE on key columns only, so an event's copies stay or go together)
     # and applies the correlation id to the copy it keeps. The steps' columns
     # come from activity_records, activity's rows in small granules: a step
@@ -130,23 +131,27 @@ def lifecycle(store: Store, item: Mapping[str, Any], lang: str = "en") -> dict[s
         "AND occurred_at >= {start:DateTime64(3, 'UTC')} "
         "AND occurred_at < {end:DateTime64(3, 'UTC')}"
     )
+    params = {
+        "partner_id": item["partner_id"],
+        "start": at - LIFECYCLE_WINDOW,
+        "end": at + LIFECYCLE_WINDOW,
+        "correlation_id": correlation_id,
+    }
+    keys = f"{BY_CORRELATION_TABLE} WHERE {window} AND correlation_id = {{correlation_id:String}}"
+    current = str(item.get("event_id"))
+    found = store.query_rows(f"SELECT DISTINCT event_id, occurred_at FROM {keys} LIMIT 2", params)  # noqa: S608
+    if [(str(e), iso_utc(t)) for e, t in found] == [(current, occurred_at)]:
+        # The record is its own lifecycle, and it is the copy FINAL keeps: no second read.
+        row = {name: item[name] for name in STEP_COLUMNS}
+        return lifecycle_steps(str(correlation_id), [row], current, lang)
     sql = (
         f"SELECT {', '.join(_STEP_READ)} FROM {RECORDS_TABLE} FINAL "  # noqa: S608
-        f"PREWHERE {_KEY} IN (SELECT {_KEY} FROM {BY_CORRELATION_TABLE} WHERE {window} "
-        f"AND correlation_id = {{correlation_id:String}}) AND {window} "
+        f"PREWHERE {_KEY} IN (SELECT {_KEY} FROM {keys}) AND {window} "
         "WHERE correlation_id = {correlation_id:String} "
         f"ORDER BY occurred_at, event_id LIMIT {MAX_STEPS + 1} SETTINGS {SHARD_LOCAL_IN}"
     )
-    rows = store.query_dicts(
-        sql,
-        {
-            "partner_id": item["partner_id"],
-            "start": at - LIFECYCLE_WINDOW,
-            "end": at + LIFECYCLE_WINDOW,
-            "correlation_id": correlation_id,
-        },
-    )
-    return lifecycle_steps(str(correlation_id), rows, str(item.get("event_id")), lang)
+    rows = store.query_dicts(sql, params)
+    return lifecycle_steps(str(correlation_id), rows, current, lang)
 
 
 def lifecycle_steps(

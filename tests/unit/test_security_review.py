@@ -88,6 +88,7 @@ ALLOWED: dict[str, str] = {
     "BY_CUSTOMER_TABLE": "table name constant (schemas.tables)",
     "RECORDS_TABLE": "table name constant (schemas.tables)",
     "BY_CORRELATION_TABLE": "table name constant (schemas.tables)",
+    "keys": "FROM ... WHERE of the lifecycle's keys: a table constant and placeholders",
     "prewhere": "ActivityFilter.key_where(): sort-key conditions, placeholders only",
     "condition": "PREWHERE/WHERE clause built in export_query from placeholder-only clauses",
     "flt.key_where()": "ActivityFilter.key_where(): sort-key conditions, placeholders only",
