@@ -132,7 +132,7 @@ def test_the_records_table_holds_every_activity_column_in_small_granules() -> No
     local, _ = render(create, "prod")
     assert local.endswith(
         "ORDER BY (event_id, partner_id, occurred_at)\n"
-        "SETTINGS index_granularity = 256, min_compress_block_size = 16384, "
+        "SETTINGS index_granularity = 1024, min_compress_block_size = 16384, "
         "max_compress_block_size = 262144"
     )
 
