@@ -3,11 +3,11 @@
 * Lifecycle: the events of the same partner that share the record's
   `correlation_id` (an order placed, then completed or failed; an action
   `in_progress`, then resolved), oldest first, each with its time and
-  status. One bounded, parameterized query: the partner and a time window
+  status. Bounded, parameterized queries: the partner and a time window
   around the record, at most `MAX_STEPS` steps; the keys of the steps first,
   one key range of `activity_by_correlation`, so the read does not grow with
-  the partner's rows in the window, then the steps read by those keys from
-  `activity_records`.
+  the partner's rows in the window; then, unless the record is the only step,
+  the steps read by those keys from `activity_records`.
 * Changes: a `details` value with `old` and `new` objects becomes the list
   of fields that changed, nested objects flattened to their paths, added and
   removed keys marked, unchanged fields left out (`diff_changes`, pure).
