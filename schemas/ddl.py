@@ -17,15 +17,28 @@ import re
 from typing import Final
 
 from schemas.activity import ACTIVITY_TABLE
-from schemas.tables import BY_CUSTOMER_TABLE, BY_EVENT_TABLE
+from schemas.tables import (
+    BY_CORRELATION_TABLE,
+    BY_CUSTOMER_TABLE,
+    BY_EVENT_TABLE,
+    RECORDS_TABLE,
+)
 
 LOCAL_SUFFIX: Final = "_local"
 SHARDING_KEY: Final = "cityHash64(partner_id)"
 REPLICATED_PATH: Final = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
 # Tables that hold activity rows or rows derived from them: local + Distributed on a cluster.
-SHARDED_TABLES: Final = frozenset({ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE})
+SHARDED_TABLES: Final = frozenset(
+    {ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE, RECORDS_TABLE, BY_CORRELATION_TABLE}
+)
 # The tables whose rows expire with the retention TTL (`occurred_at` + N days).
-RETAINED_TABLES: Final = (ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE)
+RETAINED_TABLES: Final = (
+    ACTIVITY_TABLE,
+    BY_EVENT_TABLE,
+    BY_CUSTOMER_TABLE,
+    RECORDS_TABLE,
+    BY_CORRELATION_TABLE,
+)
 
 _CREATE = re.compile(r"^\s*CREATE TABLE IF NOT EXISTS\s+(\w+)\s*(?=\()", re.IGNORECASE)
 _ALTER = re.compile(r"^\s*ALTER TABLE\s+(\w+)\s+", re.IGNORECASE)

@@ -20,5 +20,10 @@ SCHEDULES_TABLE: Final = "export_schedules"
 # one event's activity key, and a customer's history (`query/reads/`).
 BY_EVENT_TABLE: Final = "activity_by_event"
 BY_CUSTOMER_TABLE: Final = "activity_by_customer"
+# The expanded row by event id: every activity column, in small granules
+# (schemas/migrations/0009_records_by_event.sql, `query/reads/records.py`).
+RECORDS_TABLE: Final = "activity_records"
+# The keys of a partner's events by correlation id: a record's lifecycle (same migration).
+BY_CORRELATION_TABLE: Final = "activity_by_correlation"
 # Partners' webhook destinations, one row per change (`schemas/destinations.py`).
 DESTINATIONS_TABLE: Final = "destinations"

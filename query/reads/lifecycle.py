@@ -3,10 +3,11 @@
 * Lifecycle: the events of the same partner that share the record's
   `correlation_id` (an order placed, then completed or failed; an action
   `in_progress`, then resolved), oldest first, each with its time and
-  status. One bounded, parameterized query: the partner and a time window
-  around the record (the table's own key), at most `MAX_STEPS` steps; the
-  keys of the steps first, found through the correlation-id skip index, so
-  the read does not grow with the partner's rows in the window.
+  status. Bounded, parameterized queries: the partner and a time window
+  around the record, at most `MAX_STEPS` steps; the keys of the steps first,
+  one key range of `activity_by_correlation`, so the read does not grow with
+  the partner's rows in the window; then, unless the record is the only step,
+  the steps read by those keys from `activity_records`.
 * Changes: a `details` value with `old` and `new` objects becomes the list
   of fields that changed, nested objects flattened to their paths, added and
   removed keys marked, unchanged fields left out (`diff_changes`, pure).
@@ -21,15 +22,15 @@ from typing import Any, Final
 from common.store import Store
 from common.timefmt import iso_utc
 from query.reads.scope import SHARD_LOCAL_IN
-from schemas.activity import ACTIVITY_TABLE
 from schemas.readable.render import READABLE_SOURCES, render
+from schemas.tables import BY_CORRELATION_TABLE, RECORDS_TABLE
 
 MAX_STEPS: Final = 50
 # A lifecycle is looked for this long before and after the record: orders and
-# actions resolve in hours or days; the window keeps the read on the table key.
+# actions resolve in hours or days; an event further away is not a step of this one.
 LIFECYCLE_WINDOW: Final = timedelta(days=31)
 MAX_CHANGES: Final = 200
-# activity's sort key.
+# activity's sort key: the key of an event in every access path.
 _KEY: Final = "(partner_id, occurred_at, event_id)"
 MAX_DEPTH: Final = 8
 
@@ -118,35 +119,39 @@ def lifecycle(store: Store, item: Mapping[str, Any], lang: str = "en") -> dict[s
     if not correlation_id or not isinstance(occurred_at, str):
         return None
     at = datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))
-    # Why keys first: under FINAL, ClickHouse widens what a skip index keeps to
-    # every granule whose key range meets it in another part, which across the
-    # window's parts is all of them. Without FINAL the correlation-id index
-    # (schemas/migrations/0005_read_indexes.sql) keeps the few granules that
-    # hold the steps; FINAL then reads just those keys (a PREWHERE on key
-    # columns only, so an event's copies stay or go together) and applies
-    # the correlation id to the copy it keeps, as before.
+    # Keys first, from activity_by_correlation: the partner's events with this
+    # correlation id are one key range there. When the only one is the record's,
+    # the record is the lifecycle. Otherwise FINAL reads just those keys
+    # (a PREWHERE on key columns only, so an event's copies stay or go together)
+    # and applies the correlation id to the copy it keeps. The steps' columns
+    # come from activity_records, activity's rows in small granules: a step
+    # costs one of its granules, not one of activity's 8,192 wide rows.
     window = (
         "partner_id = {partner_id:String} "
         "AND occurred_at >= {start:DateTime64(3, 'UTC')} "
         "AND occurred_at < {end:DateTime64(3, 'UTC')}"
     )
+    params = {
+        "partner_id": item["partner_id"],
+        "start": at - LIFECYCLE_WINDOW,
+        "end": at + LIFECYCLE_WINDOW,
+        "correlation_id": correlation_id,
+    }
+    keys = f"{BY_CORRELATION_TABLE} WHERE {window} AND correlation_id = {{correlation_id:String}}"
+    current = str(item.get("event_id"))
+    found = store.query_rows(f"SELECT DISTINCT event_id, occurred_at FROM {keys} LIMIT 2", params)  # noqa: S608
+    if [(str(e), iso_utc(t)) for e, t in found] == [(current, occurred_at)]:
+        # The record is its own lifecycle, and it is the copy FINAL keeps: no second read.
+        row = {name: item[name] for name in STEP_COLUMNS}
+        return lifecycle_steps(str(correlation_id), [row], current, lang)
     sql = (
-        f"SELECT {', '.join(_STEP_READ)} FROM {ACTIVITY_TABLE} FINAL "  # noqa: S608
-        f"PREWHERE {_KEY} IN (SELECT {_KEY} FROM {ACTIVITY_TABLE} WHERE {window} "
-        f"AND correlation_id = {{correlation_id:String}}) AND {window} "
+        f"SELECT {', '.join(_STEP_READ)} FROM {RECORDS_TABLE} FINAL "  # noqa: S608
+        f"PREWHERE {_KEY} IN (SELECT {_KEY} FROM {keys}) AND {window} "
         "WHERE correlation_id = {correlation_id:String} "
         f"ORDER BY occurred_at, event_id LIMIT {MAX_STEPS + 1} SETTINGS {SHARD_LOCAL_IN}"
     )
-    rows = store.query_dicts(
-        sql,
-        {
-            "partner_id": item["partner_id"],
-            "start": at - LIFECYCLE_WINDOW,
-            "end": at + LIFECYCLE_WINDOW,
-            "correlation_id": correlation_id,
-        },
-    )
-    return lifecycle_steps(str(correlation_id), rows, str(item.get("event_id")), lang)
+    rows = store.query_dicts(sql, params)
+    return lifecycle_steps(str(correlation_id), rows, current, lang)
 
 
 def lifecycle_steps(

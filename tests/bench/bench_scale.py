@@ -14,7 +14,7 @@
    and the server's RSS growth while it streams); then the server's RSS, idle.
 3. Does it twice: with the parts as generated (merges pending; the API process
    may merge some while it runs, so the part counts before and after are
-   printed) and after `OPTIMIZE TABLE activity FINAL`.
+   printed) and after `OPTIMIZE TABLE ... FINAL` of activity and its access paths.
 
 Each figure is printed beside its goal with PASS or MISS; a benchmark never
 fails on a number. Not part of `make test` or `make bench`.
@@ -262,7 +262,7 @@ def report(
     print(f"  reproduce: {command}")
     print(
         f"  generated inside ClickHouse in {meta['generate_s']:.0f} s "
-        f"({rows / meta['generate_s']:,.0f} rows/s); OPTIMIZE TABLE activity FINAL took "
+        f"({rows / meta['generate_s']:,.0f} rows/s); merged (OPTIMIZE ... FINAL) in "
         f"{meta.get('merge_s', 0):.0f} s"
     )
     print(

@@ -44,7 +44,7 @@ from producers.simulate.catalog import (
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from schemas.migrate import open_migrated
 from schemas.stored_texts import stored_sql
-from schemas.tables import BY_CUSTOMER_TABLE, BY_EVENT_TABLE
+from schemas.tables import BY_CORRELATION_TABLE, BY_CUSTOMER_TABLE, BY_EVENT_TABLE, RECORDS_TABLE
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
 
 PARTNERS: Final = 2_000  # besides the big one
@@ -56,7 +56,13 @@ MAX_CHUNK_ROWS: Final = 2_000_000
 DUPLICATE_EVERY: Final = 10_007  # one row in this many is inserted twice
 SUBSCRIPTIONS_PER_CUSTOMER: Final = 5
 # The tables whose disk the survey reports: activity and its access paths.
-SURVEYED_TABLES: Final = (ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE)
+SURVEYED_TABLES: Final = (
+    ACTIVITY_TABLE,
+    BY_EVENT_TABLE,
+    BY_CUSTOMER_TABLE,
+    RECORDS_TABLE,
+    BY_CORRELATION_TABLE,
+)
 # Rows the SELECT computes at a time: the row's many string intermediates stay in the CPU's
 # caches (twice the rate of 100,000-row blocks, measured).
 SELECT_BLOCK_ROWS: Final = 8_192
@@ -320,11 +326,13 @@ def generate(path: Path, rows: int, seed: int) -> dict[str, Any]:
 
 
 def merge(path: Path) -> dict[str, Any]:
-    """Merge every partition down to one part (what background merges reach, eventually)."""
+    """Merge every partition of activity and its access paths down to one part (what
+    background merges reach, eventually)."""
     store = _open(path)
     parts_before = _parts(store)[0]
     started = time.perf_counter()
-    store.command(f"OPTIMIZE TABLE {ACTIVITY_TABLE} FINAL")
+    for table in SURVEYED_TABLES:
+        store.command(f"OPTIMIZE TABLE {table} FINAL")
     took = time.perf_counter() - started
     store.close()
     return {"merge_s": took, "parts_before": parts_before}

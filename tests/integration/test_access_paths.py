@@ -28,12 +28,19 @@ import pytest
 from common.store import Store, StoreBounds
 from processors.batch import INSERT_COLUMN_NAMES
 from query.reads.columns import DETAIL_COLUMNS, select_list
+from query.reads.lifecycle import lifecycle
 from query.reads.records import get_activity, json_or_text, present
 from query.reads.scope import key_within_partner
 from query.reads.subscriptions import LogEvent, customer_subscriptions, fold, with_texts
 from schemas.activity import ACTIVITY_TABLE
 from schemas.migrate import apply_migrations, apply_retention, open_migrated
-from schemas.tables import BY_CUSTOMER_TABLE, BY_EVENT_TABLE, MIGRATIONS_TABLE
+from schemas.tables import (
+    BY_CORRELATION_TABLE,
+    BY_CUSTOMER_TABLE,
+    BY_EVENT_TABLE,
+    MIGRATIONS_TABLE,
+    RECORDS_TABLE,
+)
 from tests.fixtures.datasets import fill_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +51,7 @@ ACCESS_PATHS = "0004_access_paths"
 # A partner that shares customer ids with the simulated ones: its rows are copies
 # of a slice of theirs under another partner id and new event ids.
 TWIN = "ptn-twin"
+NEW_PATHS = (RECORDS_TABLE, BY_CORRELATION_TABLE)
 
 
 def oracle_record(store: Store, event_id: str, partner_id: str | None) -> dict[str, Any] | None:
@@ -155,6 +163,74 @@ def test_one_record_by_id_is_exactly_the_oracle_for_every_key(big_store: Store) 
     assert found >= 2 * SAMPLES  # the owner's key and the all-partners key find each one
 
 
+def test_one_record_is_the_copy_activity_final_keeps_when_copies_differ(big_store: Store) -> None:
+    """A redelivered event whose audit columns differ (another offset, a later ingestion),
+    in parts of its own, beside the events stored twice byte for byte: for every key the
+    record is the very copy activity FINAL keeps, the last one inserted."""
+    later = {"kafka_offset": "kafka_offset + 1000000", "ingested_at": "ingested_at + 7"}
+    _copy(big_store, later, "cityHash64(event_id) % 50 = 3")
+    stored_twice = big_store.query_rows(
+        f"SELECT event_id, any(partner_id), max(kafka_offset), uniqExact(kafka_offset) > 1 "  # noqa: S608
+        f"FROM {ACTIVITY_TABLE} GROUP BY event_id HAVING count() > 1"
+    )
+    rnd = random.Random(4)
+    picked = rnd.sample(stored_twice, min(SAMPLES, len(stored_twice)))
+    partners = _partners(big_store)
+    differing = 0
+    for event_id, partner, last_offset, differ in picked:
+        for key in _keys(str(partner), partners):
+            expected = oracle_record(big_store, str(event_id), key)
+            assert get_activity(big_store, str(event_id), key) == expected, (event_id, key)
+            if expected is not None:
+                assert expected["kafka_offset"] == last_offset
+        differing += bool(differ)
+    assert SAMPLES // 10 <= differing < len(picked)  # both kinds of copies were read
+
+
+def _selected(store: Store) -> tuple[int, int]:
+    """Granules and rows this process's engine has selected to read so far (ProfileEvents)."""
+    rows = dict(
+        store.query_rows(
+            "SELECT event, value FROM system.events "
+            "WHERE event IN ('SelectedMarks', 'SelectedRows')"
+        )
+    )
+    return int(rows.get("SelectedMarks", 0)), int(rows.get("SelectedRows", 0))
+
+
+def test_an_expanded_row_reads_small_granules_not_activitys(big_store: Store) -> None:
+    """The record selects at most a granule per part of activity_records; the lifecycle a
+    granule per part of activity_by_correlation and about one per step; and those granules
+    hold 1,024 rows (schemas/migrations/0009_records_by_event.sql), where activity's hold
+    8,192 wide ones. Neither depends on how many rows activity holds."""
+    parts = dict(
+        big_store.query_rows(
+            "SELECT table, count() FROM system.parts WHERE active "
+            "AND database = currentDatabase() AND table IN {t:Array(String)} GROUP BY table",
+            {"t": list(NEW_PATHS)},
+        )
+    )
+    rnd = random.Random(5)
+    longest = 0
+    for event_id, partner in _sample(big_store, "event_id", rnd)[:30]:
+        for key in (partner, None):
+            marks, rows = _selected(big_store)
+            item = get_activity(big_store, event_id, key)
+            assert item is not None
+            after = _selected(big_store)
+            assert after[0] - marks <= parts[RECORDS_TABLE], event_id
+            assert after[1] - rows <= 3 * 1024 * parts[RECORDS_TABLE], event_id
+            marks, rows = after
+            found = lifecycle(big_store, item)
+            steps = len(found["steps"]) if found else 0
+            longest = max(longest, steps)
+            after = _selected(big_store)
+            ranges = parts[BY_CORRELATION_TABLE] + parts[RECORDS_TABLE] + steps
+            assert after[0] - marks <= ranges, event_id
+            assert after[1] - rows <= 3 * 1024 * ranges, event_id
+    assert longest > 10  # long lifecycles were read too
+
+
 def test_subscriptions_are_exactly_the_oracle_for_every_key(big_store: Store) -> None:
     rnd = random.Random(2)
     partners = _partners(big_store)
@@ -252,10 +328,10 @@ def test_the_access_paths_expire_with_activity(big_store: Store) -> None:
             big_store.query_rows(
                 "SELECT name, engine_full FROM system.tables "
                 "WHERE database = currentDatabase() AND name IN {t:Array(String)}",
-                {"t": [ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE]},
+                {"t": [ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE, *NEW_PATHS]},
             )
         )
-        assert len(engines) == 3
+        assert len(engines) == 5
         for table, engine in engines.items():
             assert ("toIntervalDay(400)" in engine) == (days == 400), table
             assert (" TTL " in engine) == (days == 400), table
@@ -290,16 +366,19 @@ if mode == "insert":
         store.command(ROWS_SQL, parameters={"start": batch * 20000, "count": 20000})
         print("inserted", batch, flush=True)
 elif mode == "unmigrate":
-    for view in ("activity_by_event_mv", "activity_by_customer_mv"):
+    for view in ("activity_by_event_mv", "activity_by_customer_mv", "activity_records_mv",
+                 "activity_by_correlation_mv"):
         store.command("DROP VIEW " + view)
-    for table in ("activity_by_event", "activity_by_customer"):
+    for table in ("activity_by_event", "activity_by_customer", "activity_records",
+                  "activity_by_correlation"):
         store.command("TRUNCATE TABLE " + table)
     store.command("ALTER TABLE schema_migrations DELETE WHERE startsWith(version, '0004') "
-                  "SETTINGS mutations_sync = 1")
+                  "OR startsWith(version, '0009') SETTINGS mutations_sync = 1")
 elif mode == "reopen":
     apply_migrations(store)
 elif mode == "check":
-    for table in ("activity", "activity_by_event", "activity_by_customer"):
+    for table in ("activity", "activity_by_event", "activity_by_customer", "activity_records",
+                  "activity_by_correlation"):
         keys = store.query_rows("SELECT count(), sum(cityHash64(partner_id, occurred_at, "
                                 "event_id)) FROM " + table + " FINAL")[0]
         print(table, keys[0], keys[1], flush=True)
@@ -351,6 +430,8 @@ def test_kill_9_mid_stream_then_the_redelivery_leaves_every_path_agreeing(
     assert tables["activity"] == (12 * 20000, tables["activity"][1])
     assert tables["activity_by_event"] == tables["activity"]
     assert tables["activity_by_customer"] == tables["activity"]
+    assert tables["activity_records"] == tables["activity"]
+    assert tables["activity_by_correlation"] == tables["activity"]
 
 
 def test_kill_9_mid_backfill_resumes_with_nothing_lost_or_doubled(tmp_path: Path) -> None:
@@ -360,6 +441,10 @@ def test_kill_9_mid_backfill_resumes_with_nothing_lost_or_doubled(tmp_path: Path
     _kill_after(_child("reopen", path), "backfill activity_by_event: month")
     resumed = _finish(_child("reopen", path))
     assert any(line.startswith("backfill activity_by_customer: month") for line in resumed)
+    assert any(line.startswith("backfill activity_records: month") for line in resumed)
+    assert any(line.startswith("backfill activity_by_correlation: month") for line in resumed)
     tables = _agreement(path)
     assert tables["activity_by_event"] == tables["activity"] == (12 * 20000, tables["activity"][1])
     assert tables["activity_by_customer"] == tables["activity"]
+    assert tables["activity_records"] == tables["activity"]
+    assert tables["activity_by_correlation"] == tables["activity"]

@@ -26,7 +26,12 @@ from common.store import Store
 from query.http.app import create_api
 from schemas.activity import ACTIVITY_TABLE
 from schemas.migrate import open_migrated
-from schemas.tables import BY_CUSTOMER_TABLE, BY_EVENT_TABLE
+from schemas.tables import (
+    BY_CORRELATION_TABLE,
+    BY_CUSTOMER_TABLE,
+    BY_EVENT_TABLE,
+    RECORDS_TABLE,
+)
 from tests.fixtures.activity import KEYS, NOW, dataset, insert
 
 YEAR = {"from": "2026-01-01", "to": "2026-12-31"}
@@ -36,7 +41,8 @@ YEAR = {"from": "2026-01-01", "to": "2026-12-31"}
 def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, TestClient]]:
     store = open_migrated(f"chdb://{tmp_path_factory.mktemp('replayed') / 'ch'}")
     try:
-        for table in (ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE):
+        paths = (BY_EVENT_TABLE, BY_CUSTOMER_TABLE, RECORDS_TABLE, BY_CORRELATION_TABLE)
+        for table in (ACTIVITY_TABLE, *paths):
             store.command(f"SYSTEM STOP MERGES {table}")
         insert(store, dataset())
         insert(store, dataset())  # the same events again: a replayed batch
@@ -67,8 +73,9 @@ def _get(client: TestClient, key: str, path: str, **params: Any) -> Any:
 
 def test_the_store_really_holds_each_event_twice(replayed: tuple[Store, TestClient]) -> None:
     store, _ = replayed
-    [(raw, unique)] = store.query_rows(f"SELECT count(), uniqExact(event_id) FROM {ACTIVITY_TABLE}")  # noqa: S608
-    assert raw == 2 * unique > 0
+    for table in (ACTIVITY_TABLE, RECORDS_TABLE):
+        [(raw, unique)] = store.query_rows(f"SELECT count(), uniqExact(event_id) FROM {table}")  # noqa: S608
+        assert raw == 2 * unique > 0, table
 
 
 @pytest.mark.parametrize("key", sorted(KEYS))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from schemas.activity import ACTIVITY_COLUMNS
+import pytest
+
+from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_COLUMNS
 from schemas.ddl import RETAINED_TABLES, data_table, render, retention_statement, view_backfill
 from schemas.migrate import _statements, migration_files
 from schemas.stored_texts import MATERIALIZED_LANGUAGES, add_columns, modify_columns
@@ -48,14 +50,20 @@ def test_retention_statements() -> None:
     assert retention_statement(0, "c") == "ALTER TABLE activity_local ON CLUSTER `c` REMOVE TTL"
 
 
-def _access_paths() -> list[str]:
-    return _statements(dict(migration_files())["0004_access_paths"])
+# The migrations that add access paths: two tables, then a view feeding each.
+ACCESS_PATHS = {
+    "0004_access_paths": ("activity_by_event", "activity_by_customer"),
+    "0009_records_by_event": ("activity_records", "activity_by_correlation"),
+}
 
 
-def test_access_path_tables_are_local_plus_distributed_like_activity() -> None:
-    for statement, table in zip(
-        _access_paths()[:2], ("activity_by_event", "activity_by_customer"), strict=True
-    ):
+def _access_paths(version: str = "0004_access_paths") -> list[str]:
+    return _statements(dict(migration_files())[version])
+
+
+@pytest.mark.parametrize("version", sorted(ACCESS_PATHS))
+def test_access_path_tables_are_local_plus_distributed_like_activity(version: str) -> None:
+    for statement, table in zip(_access_paths(version)[:2], ACCESS_PATHS[version], strict=True):
         local, distributed = render(statement, "prod")
         assert local.startswith(f"CREATE TABLE IF NOT EXISTS {table}_local ON CLUSTER `prod`\n(")
         assert "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/" in local
@@ -66,31 +74,37 @@ def test_access_path_tables_are_local_plus_distributed_like_activity() -> None:
         )
 
 
-def test_views_read_the_local_activity_and_write_the_local_table_on_a_cluster() -> None:
-    views = _access_paths()[2:]
+@pytest.mark.parametrize("version", sorted(ACCESS_PATHS))
+def test_views_read_the_local_activity_and_write_the_local_table_on_a_cluster(
+    version: str,
+) -> None:
+    views = _access_paths(version)[2:]
     assert len(views) == 2
     for statement in views:
         assert render(statement, None) == [statement]
         (rendered,) = render(statement, "prod")
         target, select = view_backfill(statement) or ("", "")
-        assert rendered.startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS activity_by_")
+        assert rendered.startswith(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {target}_mv ")
         assert f" ON CLUSTER `prod` TO {target}_local AS SELECT " in rendered
         assert rendered.endswith("\nFROM activity_local")
         assert select.startswith("SELECT ") and select.endswith("\nFROM activity")
 
 
 def test_only_views_on_activity_are_backfilled() -> None:
-    assert [view_backfill(s) is not None for s in _access_paths()] == [False, False, True, True]
+    for version in ACCESS_PATHS:
+        backfilled = [view_backfill(s) is not None for s in _access_paths(version)]
+        assert backfilled == [False, False, True, True]
     assert all(view_backfill(s) is None for s in _first_migration())
     assert view_backfill("CREATE MATERIALIZED VIEW IF NOT EXISTS v TO t AS SELECT x FROM y") is None
 
 
-def test_views_select_their_targets_columns_in_order() -> None:
+@pytest.mark.parametrize("version", sorted(ACCESS_PATHS))
+def test_views_select_their_targets_columns_in_order(version: str) -> None:
     """The backfill inserts the view's SELECT by position: its columns are the target's."""
-    statements = _access_paths()
+    statements = _access_paths(version)
     for create, view in zip(statements[:2], statements[2:], strict=True):
         columns = [line.split()[0] for line in create.split("(", 1)[1].splitlines()[1:]]
-        columns = [c for c in columns if c not in (")", "ENGINE", "ORDER")]
+        columns = [c for c in columns if c not in (")", "ENGINE", "ORDER", "SETTINGS")]
         _, select = view_backfill(view) or ("", "")
         listed = select.removeprefix("SELECT").rsplit("FROM", 1)[0]
         assert [c.strip() for c in listed.split(",")] == columns
@@ -102,7 +116,26 @@ def test_retention_covers_the_access_paths() -> None:
         "ALTER TABLE activity_by_customer_local ON CLUSTER `c` "
         "MODIFY TTL toDateTime(occurred_at) + INTERVAL 30 DAY"
     )
-    assert RETAINED_TABLES == ("activity", "activity_by_event", "activity_by_customer")
+    assert RETAINED_TABLES == (
+        "activity",
+        "activity_by_event",
+        "activity_by_customer",
+        "activity_records",
+        "activity_by_correlation",
+    )
+
+
+def test_the_records_table_holds_every_activity_column_in_small_granules() -> None:
+    """A column added to activity must be added to activity_records (and its view) too."""
+    create = _access_paths("0009_records_by_event")[0]
+    columns = [line.split()[0] for line in create.split("(", 1)[1].splitlines()[1:]]
+    assert sorted(columns[: columns.index(")")]) == sorted(ACTIVITY_COLUMN_NAMES)
+    local, _ = render(create, "prod")
+    assert local.endswith(
+        "ORDER BY (event_id, partner_id, occurred_at)\n"
+        "SETTINGS index_granularity = 1024, min_compress_block_size = 16384, "
+        "max_compress_block_size = 262144"
+    )
 
 
 def test_the_read_indexes_are_added_and_built_on_each_shards_local_table() -> None:
