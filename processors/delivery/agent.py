@@ -162,6 +162,7 @@ class DeliveryAgent:
         days = self.settings.retention_days
         # Both are `iso_utc` text, which sorts as the time does.
         oldest = iso_utc(datetime.now(UTC) - timedelta(days=days)) if days else ""
+        queued: dict[Lane, list[Item]] = {}
         for records in fetched.values():
             for record in records:
                 targets = self._targets.get(record.key) if record.key is not None else None
@@ -177,8 +178,12 @@ class DeliveryAgent:
                             activity["action"],
                             activity["customer_id"],
                         ):
-                            batch.open += 1
-                            lane.put(Item(activity["event_id"], activity, done))
+                            queued.setdefault(lane, []).append(
+                                Item(activity["event_id"], activity, done)
+                            )
+        for lane, items in queued.items():
+            batch.open += len(items)
+            lane.put_all(items)
 
     async def _commit_done(self) -> None:
         """Commit the offsets of the finished batches at the head, in order."""

@@ -106,7 +106,11 @@ class Lane:
 
     def put(self, item: Item) -> None:
         """Queue one activity; never waits (a full queue turns the destination failing)."""
-        self.queue.append(item)
+        self.put_all((item,))
+
+    def put_all(self, items: Sequence[Item]) -> None:
+        """Queue activities in order; never waits (a full queue turns the destination failing)."""
+        self.queue.extend(items)
         metrics.PENDING.labels(*self._labels).set(len(self.queue))
         if len(self.queue) > self.max_pending:
             self._overflow.set()  # cuts a retry's wait short: the destination is parked
