@@ -1,55 +1,83 @@
-"""The stored-activity topic's records: what the worker stored, as a destination receives it.
+"""The stored-activity topic's records: what the worker stored, in the shape a destination reads.
 
 After each insert, and before acknowledging the batch, the worker publishes its
 rows on `schemas.topics.STORED_TOPIC`: one record per partner per batch (more
-when a partner's share passes `MAX_RECORD_BYTES`), keyed by the partner id, the
-value a JSON array of that partner's activities in the order they were stored,
-each in the shape a webhook destination receives (`processors/delivery/payload.py`).
-Keyed by partner, one partner's activities stay on one partition in the order the
-worker stored them, so the delivery agent reads each destination's activities in
-one order without validating anything again (docs/architecture.md, Delivery).
+when a partner's share passes `MAX_RECORD_BYTES`), keyed by the partner id, in
+the order they were stored. Keyed by partner, one partner's activities stay on
+one partition in that order, so the delivery agent reads each destination's
+activities in one order without validating anything again (docs/architecture.md,
+Delivery).
+
+A record is `{"columns": [...], "rows": [[...], ...]}`: the columns a webhook
+destination receives (`processors/delivery/payload.py`), named once, then one
+array of values per activity. The worker pays for one orjson call per record
+and no dictionary per row (every row is encoded, whether a destination wants it
+or not); the agent builds the activity objects only for the partners it
+delivers to. `read_stored` gives exactly what `activity_json` gives for the row.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Final
 
 import orjson
 
-from processors.delivery.payload import activity_json
+from common.timefmt import iso_utc
+from processors.delivery.payload import DELIVERED_COLUMNS
 from schemas.activity import ActivityRow
 
-# A record's activities, at most this many bytes of JSON (one larger activity goes alone;
-# the topic accepts records up to `schemas.topics.STORED_TOPIC_MAX_BYTES`).
+# A record's bytes, at most (one activity larger than this goes alone; the topic accepts
+# records up to `schemas.topics.STORED_TOPIC_MAX_BYTES`).
 MAX_RECORD_BYTES: Final = 256 * 1024
+_VALUES = operator.itemgetter(*DELIVERED_COLUMNS)
+# Datetimes as ISO 8601 in UTC with `Z`; `read_stored` cuts them to milliseconds.
+_OPTIONS: Final = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
 def stored_records(rows: Sequence[ActivityRow]) -> list[tuple[bytes, bytes]]:
     """(key, value) of the records that announce `rows`, in row order within each partner."""
-    parts: dict[str, list[bytes]] = {}
+    groups: dict[str, list[tuple[Any, ...]]] = {}
     for row in rows:
-        parts.setdefault(row["partner_id"], []).append(orjson.dumps(activity_json(row)))
+        groups.setdefault(row["partner_id"], []).append(_VALUES(row))
     records: list[tuple[bytes, bytes]] = []
-    for partner_id, encoded in parts.items():
-        key = partner_id.encode()
-        chunk: list[bytes] = []
-        size = 0
-        for one in encoded:
-            if chunk and size + len(one) > MAX_RECORD_BYTES:
-                records.append((key, _array(chunk)))
-                chunk, size = [], 0
-            chunk.append(one)
-            size += len(one) + 1
-        records.append((key, _array(chunk)))
+    for partner_id, values in groups.items():
+        _encode(partner_id.encode(), values, records)
     return records
 
 
 def read_stored(value: bytes) -> list[dict[str, Any]]:
-    """The activities of one record, in order."""
-    activities: list[dict[str, Any]] = orjson.loads(value)
+    """The activities of one record, in order, each as a destination receives it."""
+    record = orjson.loads(value)
+    names: list[str] = record["columns"]
+    at = names.index("occurred_at")
+    activities: list[dict[str, Any]] = []
+    for values in record["rows"]:
+        activity = dict(zip(names, values, strict=True))
+        activity["occurred_at"] = _milliseconds(values[at])
+        activities.append(activity)
     return activities
 
 
-def _array(encoded: list[bytes]) -> bytes:
-    return b"[" + b",".join(encoded) + b"]"
+def _encode(key: bytes, values: list[tuple[Any, ...]], out: list[tuple[bytes, bytes]]) -> None:
+    """Append `values` as one record, or as several of at most `MAX_RECORD_BYTES` each."""
+    encoded = orjson.dumps({"columns": DELIVERED_COLUMNS, "rows": values}, option=_OPTIONS)
+    if len(encoded) <= MAX_RECORD_BYTES or len(values) == 1:
+        out.append((key, encoded))
+        return
+    parts = -(-len(encoded) // MAX_RECORD_BYTES)
+    step = -(-len(values) // parts)
+    for start in range(0, len(values), step):
+        _encode(key, values[start : start + step], out)
+
+
+def _milliseconds(text: str) -> str:
+    """orjson's `2026-11-20T10:00:00.123456Z` (or `...:00Z`) as `iso_utc` writes it."""
+    if text.endswith("Z"):
+        if len(text) == 20:
+            return text[:19] + ".000Z"
+        if len(text) >= 24 and text[19] == ".":
+            return text[:23] + "Z"
+    return iso_utc(datetime.fromisoformat(text))

@@ -21,6 +21,7 @@ from common.errors import StoreUnavailable
 from common.retry import Backoff
 from processors.batch import Consumed
 from processors.pipeline import Ack, Pipeline
+from processors.stored import read_stored
 from processors.writer import BatchWriter
 from schemas.activity import ActivityRow
 from schemas.dead_letter import REASON, SOURCE_OFFSET
@@ -363,7 +364,7 @@ class StoredTopic:
         self.refused = asyncio.Event()
 
     async def send_all(self, records: Sequence[tuple[bytes, bytes]]) -> None:
-        offsets = [a["event_id"] for _k, v in records for a in orjson.loads(v)]
+        offsets = [a["event_id"] for _k, v in records for a in read_stored(v)]
         if self.failures:
             self.failures -= 1
             self.journal.append(f"announce refused {len(offsets)}")
@@ -400,7 +401,7 @@ def test_the_stored_rows_are_announced_after_the_insert_and_before_the_ack_retri
     ]
     good = [orjson.loads(m.value or b"")["event_id"] for m in batch[:2]]
     assert [key for key, _v in stored.records] == [b"partner-001"]  # one record, the partner's
-    assert [a["event_id"] for _k, v in stored.records for a in orjson.loads(v)] == good
+    assert [a["event_id"] for _k, v in stored.records for a in read_stored(v)] == good
 
 
 def test_an_announcement_refused_until_the_stop_leaves_the_batch_unacknowledged() -> None:
