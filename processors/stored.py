@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import orjson
+from aiokafka.partitioner import murmur2
 
 from common.timefmt import iso_utc
 from processors.delivery.payload import DELIVERED_COLUMNS
@@ -46,6 +47,13 @@ def stored_records(rows: Sequence[ActivityRow]) -> list[tuple[bytes, bytes]]:
     for partner_id, values in groups.items():
         _encode(partner_id.encode(), values, records)
     return records
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition a record keyed `key` is on: the producer's default partitioner (murmur2,
+    as Kafka's Java client and aiokafka, under Faust, compute it)."""
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 def read_stored(value: bytes) -> list[dict[str, Any]]:

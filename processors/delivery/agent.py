@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
@@ -37,7 +38,7 @@ from processors.delivery import metrics
 from processors.delivery.lane import Item, Lane
 from processors.delivery.parking import Parking
 from processors.delivery.sender import Sender
-from processors.stored import read_stored
+from processors.stored import partition_of, read_stored
 from schemas.destination_table import read_destination, read_destinations, write_destination
 from schemas.destinations import STATE_DELETED, Destination, NetworkPolicy, derive_secret
 from schemas.topics import STORED_TOPIC, STORED_TOPIC_MAX_BYTES
@@ -226,13 +227,24 @@ class DeliveryAgent:
                 batch_max=self.settings.delivery_batch_max_events,
                 max_pending=self.settings.delivery_max_pending,
                 failing_after=self.settings.delivery_failing_after_seconds,
+                may_replay=functools.partial(self._owns, destination.partner_id),
             )
         targets: dict[bytes, list[tuple[Destination, Lane]]] = {}
         for destination_id, destination in current.items():
+            if self.lanes[destination_id].replay_wanted:
+                self.lanes[destination_id].wake()  # this process may hold its partition now
             if destination.state != STATE_DELETED:
                 pair = (destination, self.lanes[destination_id])
                 targets.setdefault(destination.partner_id.encode(), []).append(pair)
         self._targets = targets
+
+    def _owns(self, partner_id: str) -> bool:
+        """Whether this process consumes the partner's partition of the stored-activity topic."""
+        partitions = self.consumer.partitions_for_topic(STORED_TOPIC)
+        if not partitions:
+            return False
+        mine = partition_of(partner_id.encode(), len(partitions))
+        return TopicPartition(STORED_TOPIC, mine) in self.consumer.assignment()
 
     async def _record_state(
         self, destination: Destination, state: str, reason: str
