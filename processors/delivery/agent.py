@@ -52,6 +52,10 @@ REFRESH_SECONDS: Final = 2.0
 # A batch's record is a few offsets; the activities themselves are bounded per lane
 # (ACTIVITYLOG_DELIVERY_MAX_PENDING), so a hanging destination is parked long before this.
 MAX_OPEN_BATCHES: Final = 10_000
+# Records taken per fetch. A record holds up to 256 KiB of one partner's activities (a few
+# hundred), so this keeps a fetch near one worker batch (10,000 activities by default) rather
+# than millions: a lane more than ACTIVITYLOG_DELIVERY_MAX_PENDING behind is parked.
+MAX_FETCH_RECORDS: Final = 64
 
 
 @dataclass
@@ -137,9 +141,7 @@ class DeliveryAgent:
                 if len(self._open) >= MAX_OPEN_BATCHES:
                     await wait_for_stop(self.stopping, 0.05)
                     continue
-                fetched = await self.consumer.getmany(
-                    timeout_ms=200, max_records=self.settings.batch_max_events
-                )
+                fetched = await self.consumer.getmany(timeout_ms=200, max_records=MAX_FETCH_RECORDS)
                 if fetched:
                     # The destinations as they are now: one created before these activities
                     # were consumed receives them, whatever the refresh period.
