@@ -4,7 +4,8 @@ Simulator events are pre-loaded in a broker of our own; then, each in a child
 process with a fresh chDB store and fresh consumer groups:
 
 * reference: bench_ingest's minimal confluent-kafka pipeline (the 0.33x goal's base);
-* worker: the ingest worker alone (`processors.worker.IngestWorker`);
+* worker: the ingest worker alone (`processors.worker.IngestWorker`; it announces what it
+  stores on `activity.stored.v1`, as it always does);
 * worker + delivery: the worker and the delivery agent in one loop, as `serve` runs
   them, with one destination per simulated partner (every activity is delivered),
   all to one local receiver in a process of its own that answers 200 and counts.
