@@ -35,6 +35,11 @@ class AuditSink(Protocol):
     def record_action(self, event: dict[str, Any]) -> None: ...
 
 
+def audit_event_id(action: str, destination_id: str) -> str:
+    """The event id of the activity recording `action` on a destination: one per pair."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{action}:{destination_id}"))
+
+
 def destination_event(
     action: str, destination: Destination, *, by: str, at: datetime
 ) -> dict[str, Any]:
@@ -48,7 +53,7 @@ def destination_event(
         "customers": list(destination.customers),
     }
     return {
-        "event_id": str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{action}:{destination.destination_id}")),
+        "event_id": audit_event_id(action, destination.destination_id),
         "occurred_at": iso_utc(at),
         "partner_id": destination.partner_id,
         "partner_user": by or UNKNOWN_USER,
