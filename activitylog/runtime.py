@@ -206,7 +206,9 @@ async def run(settings: Settings, *, worker: bool, api: bool, delivery: bool = F
             ledger = ExportLedger(jobs_store, settings, observer=audit)  # one per process
             jobs = ExportJobRunner(settings, jobs_store, ledger=ledger)
             jobs.start()
-            app = create_api(reader_store, settings, health=health, jobs=jobs, ledger=ledger)
+            app = create_api(
+                reader_store, settings, health=health, jobs=jobs, ledger=ledger, audit=audit
+            )
             server = _server_class()(
                 uvicorn.Config(
                     app, log_level="warning", access_log=False, lifespan="off", log_config=None

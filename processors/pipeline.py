@@ -1,12 +1,16 @@
 """The order in which a batch is handled, whatever consumes it:
 
-    prepare (process_batch, pure) -> dead letters delivered -> one insert -> ack
+    prepare (process_batch, pure) -> dead letters delivered -> one insert
+        -> the stored rows announced on the stored-activity topic -> ack
 
-A batch is acknowledged only once its rows are stored and every bad message is
-on the dead-letter topic, so no commit can move past an event that is not
-stored (docs/components.md). Two batches are in flight at most: while one is
-inserted (on a thread), the next is validated and normalized and its dead
-letters delivered; inserts and acks stay in batch order.
+A batch is acknowledged only once its rows are stored, every bad message is
+on the dead-letter topic and the stored rows are announced, so no commit can
+move past an event that is not stored (docs/components.md), and a stored event
+is always announced: a worker killed after the insert consumes the batch again,
+stores it again (the copies collapse) and announces it again. Two batches are
+in flight at most: while one is inserted (on a thread), the next is validated,
+normalized and encoded for the stored-activity topic, and its dead letters
+delivered; inserts, announcements and acks stay in batch order.
 
 Asked to stop, the pipeline waits for the batch being stored. A batch that
 cannot be stored (the store or the broker is down) is left unacknowledged, to
@@ -32,6 +36,7 @@ from common.retry import Backoff, retry
 from processors.batch import BatchResult, Consumed, Rejected, process_batch
 from processors.dead_letter import dead_letter_headers
 from processors.metrics import BATCH_SIZE, EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_STORED
+from processors.stored import stored_records
 from schemas.activity import ActivityRow
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,13 @@ class DeadLetterSink(Protocol):
         self, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]
     ) -> None:
         """Return once the broker has the message; raise if it was not delivered."""
+
+
+class StoredSink(Protocol):
+    """The stored-activity topic (`processors/stored.py`)."""
+
+    async def send_all(self, records: Sequence[tuple[bytes, bytes]]) -> None:
+        """Return once the broker has every (key, value); raise if one was not delivered."""
 
 
 class RowWriter(Protocol):
@@ -72,9 +84,11 @@ class Pipeline:
         max_event_bytes: int,
         clock: Callable[[], datetime] = _now,
         dead_letter_backoff: Callable[[], Backoff] = Backoff,
+        stored: StoredSink | None = None,
     ) -> None:
         self.writer = writer
         self.dead_letters = dead_letters
+        self.stored = stored  # None: the stored rows are not announced (no delivery agent)
         self.stopping = stopping
         self.max_event_bytes = max_event_bytes
         self.batches = 0  # batches stored and acknowledged
@@ -124,7 +138,9 @@ class Pipeline:
         for rejected in result.rejected:
             if not await self._dead_letter(rejected):
                 return None
-        return _Prepared(batch, result, time.perf_counter() - started)
+        # Encoded here, while the previous batch's insert runs on its thread.
+        records = stored_records(result.rows) if self.stored is not None else []
+        return _Prepared(batch, result, records, time.perf_counter() - started)
 
     async def _store(self, prepared: _Prepared, ack: Ack) -> bool:
         """Insert the batch's rows, then ack it; False if stopping while unstored."""
@@ -132,7 +148,9 @@ class Pipeline:
         batch, result = prepared.batch, prepared.result
         if not await self.writer.write(result.rows, self.stopping):
             return False
-        # Acked only now: the rows are stored and the dead letters delivered.
+        if not await self._announce(prepared.records):
+            return False
+        # Acked only now: the rows are stored and announced, the dead letters delivered.
         ack()
         self.batches += 1
         for topic, n in Counter(row["kafka_topic"] for row in result.rows).items():
@@ -149,6 +167,37 @@ class Pipeline:
             _position(batch[-1]) if batch else "-",
         )
         return True
+
+    async def _announce(self, records: Sequence[tuple[bytes, bytes]]) -> bool:
+        """Publish the stored rows' records, retried until the broker has them all or stopping.
+
+        A retry after a partial send announces some rows twice, with their event ids, as a
+        batch consumed again after a crash does.
+        """
+        stored = self.stored
+        if stored is None or not records:
+            return True
+
+        async def send() -> None:
+            await stored.send_all(records)
+
+        def failed(exc: Exception, attempt: int, delay: float) -> None:
+            log.warning(
+                "event=stored_announce_retry records=%d attempt=%d retry_in_s=%.1f error=%r",
+                len(records),
+                attempt,
+                delay,
+                str(exc),
+            )
+
+        sent = await retry(
+            send,
+            retry_on=Exception,
+            stopping=self.stopping,
+            on_failure=failed,
+            backoff=self._backoff(),
+        )
+        return sent is not None
 
     async def _dead_letter(self, rejected: Rejected) -> bool:
         """Forward the original bytes with the reason; retried until delivered or stopping."""
@@ -196,6 +245,7 @@ class _Prepared:
 
     batch: Sequence[Consumed]
     result: BatchResult
+    records: Sequence[tuple[bytes, bytes]]  # for the stored-activity topic
     seconds: float
 
 

@@ -27,7 +27,7 @@ from processors.batch import Consumed
 from processors.metrics import CONSUMER_LAG
 from processors.pipeline import Pipeline
 from processors.writer import BatchWriter
-from schemas.topics import DEAD_LETTER_TOPIC, SOURCE_TOPICS
+from schemas.topics import DEAD_LETTER_TOPIC, SOURCE_TOPICS, STORED_TOPIC, STORED_TOPIC_MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ class IngestWorker:
             Stream=fast_consumer.BatchStream,
             key_serializer="raw",
             value_serializer="raw",
+            # The stored-activity topic's records may be as large as the topic takes.
+            producer_max_request_size=STORED_TOPIC_MAX_BYTES,
         )
         # The consumer without Faust's per-message `wait_first` (see fast_consumer).
         self.fast_path = fast_consumer.install(self.app)
@@ -74,11 +76,13 @@ class IngestWorker:
         self.dead_letters = self.app.topic(
             DEAD_LETTER_TOPIC, key_serializer="raw", value_serializer="raw"
         )
+        self.stored = self.app.topic(STORED_TOPIC, key_serializer="raw", value_serializer="raw")
         self.pipeline = Pipeline(
             self.writer,
             _DeadLetterTopic(self.dead_letters),
             self.stopping,
             max_event_bytes=settings.max_event_bytes,
+            stored=_StoredTopic(self.stored),
         )
         self.app.on_partitions_assigned.connect(cast(Any, self._on_assigned))
         # concurrency=1: concurrent agents have committed past in-flight messages
@@ -177,6 +181,17 @@ class _DeadLetterTopic:
     ) -> None:
         pending = await self._topic.send(key=key, value=value, headers=list(headers))
         await pending
+
+
+class _StoredTopic:
+    """The stored-activity topic as the pipeline's sink: every record sent, then every ack."""
+
+    def __init__(self, topic: Any) -> None:
+        self._topic = topic
+
+    async def send_all(self, records: Sequence[tuple[bytes, bytes]]) -> None:
+        pending = [await self._topic.send(key=key, value=value) for key, value in records]
+        await asyncio.gather(*pending)
 
 
 def _consumed(message: Any) -> Consumed:

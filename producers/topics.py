@@ -19,6 +19,7 @@ from kafka.structs import TopicPartition
 
 from common.errors import BrokerUnavailable, ConfigError
 from common.kafka import admin_client
+from schemas.topics import TOPIC_CONFIGS
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ def ensure_topics(
 
     Idempotent: a topic that already exists is left as it is (its partition
     count is not changed). `min_insync` sets the created topics'
-    `min.insync.replicas` (None: the broker's default). Returns once the
+    `min.insync.replicas` (None: the broker's default); a topic listed in
+    `schemas.topics.TOPIC_CONFIGS` gets its settings too. Returns once the
     created topics have a leader for every partition, so a producer can write
     to them straight away.
     """
@@ -83,7 +85,11 @@ def ensure_topics(
         )
     configs = {} if min_insync is None else {"min.insync.replicas": str(min_insync)}
     request = {
-        name: {"num_partitions": partitions, "replication_factor": replication, "configs": configs}
+        name: {
+            "num_partitions": partitions,
+            "replication_factor": replication,
+            "configs": configs | dict(TOPIC_CONFIGS.get(name, {})),
+        }
         for name in topics
     }
     created: list[str] = []

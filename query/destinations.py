@@ -22,6 +22,12 @@ from common.errors import BadQuery, NotFound
 from common.settings import ALL_PARTNERS, Settings
 from common.store import Store
 from common.timefmt import iso_utc
+from query.destination_audit import (
+    DESTINATION_CREATE,
+    DESTINATION_DELETE,
+    AuditSink,
+    destination_event,
+)
 from schemas.destination_table import read_destination, read_destinations, write_destination
 from schemas.destinations import (
     DELIVERED_METRIC,
@@ -79,11 +85,13 @@ class Destinations:
         *,
         now: Callable[[], datetime],
         resolve: Resolver | None = None,
+        audit: AuditSink | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.now = now
         self.resolve = resolve
+        self.audit = audit  # None: not audited (a process that publishes nothing)
 
     def create(self, scope: str | None, body: Mapping[str, Any], created_by: str) -> Created:
         spec = parse_spec(body)
@@ -115,6 +123,7 @@ class Destinations:
             updated_at=now,
         )
         write_destination(self.store, destination)
+        self._audit(DESTINATION_CREATE, destination, created_by)
         return Created(destination, secret)
 
     def list(self, scope: str | None) -> list[Destination]:
@@ -135,14 +144,20 @@ class Destinations:
             raise NotFound(f"no destination {destination_id!r}")
         return found
 
-    def remove(self, scope: str | None, destination_id: str) -> Destination:
+    def remove(self, scope: str | None, destination_id: str, removed_by: str) -> Destination:
         """Mark it deleted: the agent stops delivering to it at its next refresh."""
         found = self.get(scope, destination_id)
         removed = replace(
             found, state=STATE_DELETED, state_reason="removed by the partner", updated_at=self.now()
         )
         write_destination(self.store, removed)
+        self._audit(DESTINATION_DELETE, removed, removed_by)
         return removed
+
+    def _audit(self, action: str, destination: Destination, by: str) -> None:
+        if self.audit is not None:
+            event = destination_event(action, destination, by=by, at=destination.updated_at)
+            self.audit.record_action(event)
 
     def replay(self, scope: str | None, destination_id: str) -> Destination:
         """Ask the delivery agent to re-send the parked activities, then resume (202)."""

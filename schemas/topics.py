@@ -11,9 +11,19 @@ from typing import Any
 PARTNER_ACTIONS_TOPIC = "activity.partner-actions.v1"
 ORDERS_TOPIC = "activity.orders.v1"
 DEAD_LETTER_TOPIC = "activity.dead-letter.v1"
+# What the worker stored: written after each insert and before its offsets are committed,
+# keyed by partner (processors/stored.py). The webhook delivery agent reads it.
+STORED_TOPIC = "activity.stored.v1"
 
 SOURCE_TOPICS: tuple[str, ...] = (PARTNER_ACTIONS_TOPIC, ORDERS_TOPIC)
-ALL_TOPICS: tuple[str, ...] = (PARTNER_ACTIONS_TOPIC, ORDERS_TOPIC, DEAD_LETTER_TOPIC)
+ALL_TOPICS: tuple[str, ...] = (PARTNER_ACTIONS_TOPIC, ORDERS_TOPIC, DEAD_LETTER_TOPIC, STORED_TOPIC)
+# The largest record the stored-activity topic takes: an activity's JSON can outgrow the
+# event it came from (its readable texts), and one that did not fit would stop ingest.
+STORED_TOPIC_MAX_BYTES = 16 * 1024 * 1024
+# Topic settings beyond partitions and replication, set when a topic is created.
+TOPIC_CONFIGS: Mapping[str, Mapping[str, str]] = {
+    STORED_TOPIC: {"max.message.bytes": str(STORED_TOPIC_MAX_BYTES)},
+}
 
 
 def topic_for_event(event: Mapping[str, Any]) -> str:

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from activitylog.runtime import CLI_AUDIT_RETRY_SECONDS, export_audit
 from common.errors import ApiUnavailable, ConfigError
 from common.serve_info import read_serve_info
 from common.settings import Settings
@@ -143,8 +144,9 @@ def _call(
         answer: dict[str, Any] = response.json()
         return answer
     store = migrated_store(settings)
+    audit = export_audit(settings, source="activitylog-cli", retry_seconds=CLI_AUDIT_RETRY_SECONDS)
     try:
-        found = Destinations(store, settings, now=lambda: datetime.now(UTC))
+        found = Destinations(store, settings, now=lambda: datetime.now(UTC), audit=audit)
         if method == "POST" and path.endswith("/test"):
             return found.test(partner, path.rsplit("/", 2)[-2])
         if method == "POST" and path.endswith("/replay"):
@@ -153,6 +155,7 @@ def _call(
             return found.create(None, body or {}, "os:" + os_user()).body()
         if method == "GET":
             return {"destinations": [d.public() for d in found.list(partner)]}
-        return found.remove(partner, path.rsplit("/", 1)[-1]).public()
+        return found.remove(partner, path.rsplit("/", 1)[-1], "os:" + os_user()).public()
     finally:
+        audit.close(CLI_AUDIT_RETRY_SECONDS)
         store.close()

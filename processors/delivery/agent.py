@@ -1,12 +1,12 @@
-"""The delivery agent: its own consumer group on the v1 topics, one lane per destination.
+"""The delivery agent: a consumer group on the stored-activity topic, a lane per destination.
 
-Why the source topics, re-validated, and then checked against the store
-(docs/architecture.md, Delivery): each consumed message goes through the
-worker's own `process_batch`, so a message the worker dead-letters never
-becomes an activity here either; and an activity that a destination wants is
-handed to its lane only once the store shows it (its key is in
-`activity_by_event`), so a destination never receives an activity that the log
-does not show, not even one the worker has yet to insert.
+Why that topic (docs/architecture.md, Delivery): the worker publishes on it
+what it has stored, after the insert and before committing its offsets
+(`processors/stored.py`), so every activity read there is one the log shows,
+already validated and normalized, and none that the worker dead-lettered. The
+agent only matches, queues and sends. Its records are keyed by partner: a
+partner without a destination costs one dictionary lookup per record, its
+activities are never decoded.
 
 Guarantees, as the ingest worker's: offsets are committed only for batches
 whose every activity is delivered or parked, in batch order, so a kill -9
@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -33,23 +33,15 @@ from common.destination_key import destinations_key
 from common.retry import wait_for_stop
 from common.settings import Settings
 from common.store import Store
-from processors.batch import Consumed, process_batch
+from common.timefmt import iso_utc
 from processors.delivery import metrics
 from processors.delivery.lane import Item, Lane
 from processors.delivery.parking import Parking
-from processors.delivery.payload import activity_json
 from processors.delivery.sender import Sender
-from schemas.activity import ActivityRow
+from processors.stored import partition_of, read_stored
 from schemas.destination_table import read_destination, read_destinations, write_destination
-from schemas.destinations import (
-    STATE_DELETED,
-    Destination,
-    NetworkPolicy,
-    derive_secret,
-    matching,
-)
-from schemas.tables import BY_EVENT_TABLE
-from schemas.topics import SOURCE_TOPICS
+from schemas.destinations import STATE_DELETED, Destination, NetworkPolicy, derive_secret
+from schemas.topics import STORED_TOPIC, STORED_TOPIC_MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +52,10 @@ REFRESH_SECONDS: Final = 2.0
 # A batch's record is a few offsets; the activities themselves are bounded per lane
 # (ACTIVITYLOG_DELIVERY_MAX_PENDING), so a hanging destination is parked long before this.
 MAX_OPEN_BATCHES: Final = 10_000
-_VISIBLE = (
-    f"SELECT event_id, partner_id FROM {BY_EVENT_TABLE} "  # noqa: S608 - constant
-    "WHERE event_id IN {ids:Array(String)}"
-)
+# Records taken per fetch. A record holds up to 256 KiB of one partner's activities (a few
+# hundred), so this keeps a fetch near one worker batch (10,000 activities by default) rather
+# than millions: a lane more than ACTIVITYLOG_DELIVERY_MAX_PENDING behind is parked.
+MAX_FETCH_RECORDS: Final = 64
 
 
 @dataclass
@@ -75,7 +67,7 @@ class _Batch:
 
 
 class DeliveryAgent:
-    """Consumes the v1 topics in group `ACTIVITYLOG_DELIVERY_GROUP` and delivers to destinations."""
+    """Consumes the stored-activity topic in group `ACTIVITYLOG_DELIVERY_GROUP`; delivers."""
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
@@ -97,8 +89,9 @@ class DeliveryAgent:
             stopping=self.stopping,
         )
         self.consumer = AIOKafkaConsumer(
-            *SOURCE_TOPICS,
+            STORED_TOPIC,
             bootstrap_servers=settings.kafka_bootstrap,
+            max_partition_fetch_bytes=STORED_TOPIC_MAX_BYTES,
             group_id=settings.delivery_group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -107,6 +100,8 @@ class DeliveryAgent:
         )
         self.lanes: dict[str, Lane] = {}
         self.destinations: list[Destination] = []
+        # The live destinations with a lane, by the stored topic's key (the partner id).
+        self._targets: dict[bytes, list[tuple[Destination, Lane]]] = {}
         self._open: deque[_Batch] = deque()
         self._refreshed = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -146,77 +141,52 @@ class DeliveryAgent:
                 if len(self._open) >= MAX_OPEN_BATCHES:
                     await wait_for_stop(self.stopping, 0.05)
                     continue
-                fetched = await self.consumer.getmany(
-                    timeout_ms=200, max_records=self.settings.batch_max_events
-                )
+                fetched = await self.consumer.getmany(timeout_ms=200, max_records=MAX_FETCH_RECORDS)
                 if fetched:
                     # The destinations as they are now: one created before these activities
                     # were consumed receives them, whatever the refresh period.
                     await self._refresh()
-                if fetched and not await self._dispatch(fetched):
-                    return
+                    self._dispatch(fetched)
                 await self._record_lag()
         except Exception as exc:  # a crash is reported by health, never silent
             log.exception("the delivery agent stopped")
             self.crash_reason = f"{type(exc).__name__}: {exc}"
 
-    async def _dispatch(self, fetched: dict[TopicPartition, list[Any]]) -> bool:
-        """Hand one fetched batch's activities to their lanes; False when stopping."""
-        messages = [
-            Consumed(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
-            for records in fetched.values()
-            for r in records
-        ]
-        batch = _Batch({tp: records[-1].offset + 1 for tp, records in fetched.items()})
-        wanted: list[tuple[ActivityRow, list[Destination]]] = []
-        live = [d for d in self.destinations if d.state != STATE_DELETED]
-        if live:
-            now = datetime.now(UTC)
-            rows = process_batch(messages, now, self.settings.max_event_bytes).rows
-            wanted = [(row, found) for row in rows if (found := matching(live, row))]
-        if wanted and not await self._until_stored([row for row, _ in wanted]):
-            return False
-        self._open.append(batch)
-        for row, found in wanted:
-            for destination in found:
-                lane = self.lanes.get(destination.destination_id)
-                if lane is None:
-                    continue
-                batch.open += 1
-                lane.put(Item(row["event_id"], activity_json(row), batch_done(batch)))
-        return True
+    def _dispatch(self, fetched: dict[TopicPartition, list[Any]]) -> None:
+        """Hand one fetched batch's activities to the lanes of the destinations that want them.
 
-    async def _until_stored(self, rows: Sequence[ActivityRow]) -> bool:
-        """Wait until the store shows every row (the worker may not have inserted it yet).
-
-        A row older than the retention period will never show: it is not waited for
-        (nor delivered: `_drop_expired`). False when stopping first.
+        An activity older than the retention period is skipped: the log no longer shows it.
         """
-        waiting = {(r["event_id"], r["partner_id"]) for r in rows}
-        delay = 0.05
-        while True:
-            ids = sorted({event_id for event_id, _ in waiting})
-            found = await asyncio.to_thread(self.store.query_rows, _VISIBLE, {"ids": ids})
-            waiting -= {(str(e), str(p)) for e, p in found}
-            waiting -= self._expired(rows, waiting)
-            if not waiting:
-                return True
-            if await wait_for_stop(self.stopping, delay):
-                return False
-            delay = min(delay * 2, 2.0)
-
-    def _expired(
-        self, rows: Sequence[ActivityRow], waiting: set[tuple[str, str]]
-    ) -> set[tuple[str, str]]:
+        batch = _Batch({tp: records[-1].offset + 1 for tp, records in fetched.items()})
+        self._open.append(batch)
+        if not self._targets:
+            return
+        done = batch_done(batch)
         days = self.settings.retention_days
-        if not days:
-            return set()
-        oldest = datetime.now(UTC) - timedelta(days=days)
-        return {
-            (r["event_id"], r["partner_id"])
-            for r in rows
-            if (r["event_id"], r["partner_id"]) in waiting and r["occurred_at"] < oldest
-        }
+        # Both are `iso_utc` text, which sorts as the time does.
+        oldest = iso_utc(datetime.now(UTC) - timedelta(days=days)) if days else ""
+        queued: dict[Lane, list[Item]] = {}
+        for records in fetched.values():
+            for record in records:
+                targets = self._targets.get(record.key) if record.key is not None else None
+                if not targets or record.value is None:
+                    continue
+                for activity in read_stored(record.value):
+                    if activity["occurred_at"] < oldest:
+                        continue
+                    for destination, lane in targets:
+                        if destination.accepts(
+                            activity["partner_id"],
+                            activity["kind"],
+                            activity["action"],
+                            activity["customer_id"],
+                        ):
+                            queued.setdefault(lane, []).append(
+                                Item(activity["event_id"], activity, done)
+                            )
+        for lane, items in queued.items():
+            batch.open += len(items)
+            lane.put_all(items)
 
     async def _commit_done(self) -> None:
         """Commit the offsets of the finished batches at the head, in order."""
@@ -259,7 +229,24 @@ class DeliveryAgent:
                 batch_max=self.settings.delivery_batch_max_events,
                 max_pending=self.settings.delivery_max_pending,
                 failing_after=self.settings.delivery_failing_after_seconds,
+                may_replay=functools.partial(self._owns, destination.partner_id),
             )
+        targets: dict[bytes, list[tuple[Destination, Lane]]] = {}
+        for destination_id, destination in current.items():
+            if self.lanes[destination_id].replay_wanted:
+                self.lanes[destination_id].wake()  # this process may hold its partition now
+            if destination.state != STATE_DELETED:
+                pair = (destination, self.lanes[destination_id])
+                targets.setdefault(destination.partner_id.encode(), []).append(pair)
+        self._targets = targets
+
+    def _owns(self, partner_id: str) -> bool:
+        """Whether this process consumes the partner's partition of the stored-activity topic."""
+        partitions = self.consumer.partitions_for_topic(STORED_TOPIC)
+        if not partitions:
+            return False
+        mine = partition_of(partner_id.encode(), len(partitions))
+        return TopicPartition(STORED_TOPIC, mine) in self.consumer.assignment()
 
     async def _record_state(
         self, destination: Destination, state: str, reason: str

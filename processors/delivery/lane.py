@@ -79,6 +79,7 @@ class Lane:
         max_pending: int,
         failing_after: float,
         jitter: Callable[[float], float] = lambda ceiling: random.uniform(0, ceiling),
+        may_replay: Callable[[], bool] = lambda: True,
     ) -> None:
         self.destination = destination
         self.secret = secret
@@ -93,6 +94,11 @@ class Lane:
         self.queue: deque[Item] = deque()
         self.failing = destination.state == STATE_FAILING
         self.replay_wanted = destination.state == STATE_REPLAYING
+        # Whether this process replays the destination: the one consuming its partner's
+        # partition of the stored-activity topic (processors/delivery/agent.py), so that with
+        # several processes one replay runs, not one per process.
+        self.may_replay = may_replay
+        self._replaying = False
         self.failing_since: float | None = None
         self._wake = asyncio.Event()
         self._overflow = asyncio.Event()
@@ -106,7 +112,11 @@ class Lane:
 
     def put(self, item: Item) -> None:
         """Queue one activity; never waits (a full queue turns the destination failing)."""
-        self.queue.append(item)
+        self.put_all((item,))
+
+    def put_all(self, items: Sequence[Item]) -> None:
+        """Queue activities in order; never waits (a full queue turns the destination failing)."""
+        self.queue.extend(items)
         metrics.PENDING.labels(*self._labels).set(len(self.queue))
         if len(self.queue) > self.max_pending:
             self._overflow.set()  # cuts a retry's wait short: the destination is parked
@@ -126,9 +136,11 @@ class Lane:
             if not self.replay_wanted:
                 self.replay_wanted = True
                 self._wake.set()
-        elif self.replay_wanted:
+        elif self._replaying:
             return  # this lane's replay decides what comes next
-        elif destination.state == STATE_FAILING and not self.failing:
+        else:
+            self.replay_wanted = False  # done, or called off, by the process that replayed
+        if destination.state == STATE_FAILING and not self.failing:
             self.failing = True
             metrics.FAILING.labels(*self._labels).set(1)
             self._wake.set()
@@ -136,6 +148,10 @@ class Lane:
             self.failing = False
             metrics.FAILING.labels(*self._labels).set(0)
             self._wake.set()
+
+    def wake(self) -> None:
+        """Look again at what is wanted (a replay this process may now run)."""
+        self._wake.set()
 
     async def close(self) -> None:
         """Stop the lane; what it still holds stays undone (not committed)."""
@@ -152,7 +168,7 @@ class Lane:
 
     async def _run(self) -> None:
         while not self.stopping.is_set():
-            if self.replay_wanted:
+            if self.replay_wanted and self.may_replay():
                 if not await self._replay():
                     return
                 continue
@@ -276,11 +292,14 @@ class Lane:
                 raise asyncio.CancelledError  # stopping: the replay resumes after the restart
             return delivered
 
+        self._replaying = True
         try:
             complete = await self.parking.replay(self.destination.destination_id, deliver)
         except asyncio.CancelledError:
             self.failing = was_failing
             return False
+        finally:
+            self._replaying = False
         self.replay_wanted = False
         if complete:
             metrics.FAILING.labels(*self._labels).set(0)

@@ -82,10 +82,15 @@ class Sender:
     def _client(self, destination_id: str) -> httpx.AsyncClient:
         client = self._clients.get(destination_id)
         if client is None:
+            if self.ssl_context is None:
+                # One context (the trusted certificates, read once) for every destination's
+                # client: loading them takes tens of ms of CPU, and a context holds no
+                # connection, so sharing it never lets one destination's TLS carry another's.
+                self.ssl_context = httpx.create_ssl_context()
             client = httpx.AsyncClient(
                 timeout=self.timeout,
                 follow_redirects=False,
-                verify=self.ssl_context if self.ssl_context is not None else True,
+                verify=self.ssl_context,
                 limits=httpx.Limits(max_connections=CONNECTIONS_PER_DESTINATION),
                 headers={"User-Agent": "activitylog-delivery/1"},
             )

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from common.api_keys import KeyRing, key_entries, server_secret
 from common.settings import Settings
 from common.store import Store
+from query.destination_audit import AuditSink
 from query.http.errors import install_error_handlers
 from query.http.limits import ApiLimits, RequestLimits
 from query.http.openapi import declare_error_responses
@@ -44,11 +45,13 @@ def create_api(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     jobs: ExportJobRunner | None = None,
     ledger: ExportLedger | None = None,
+    audit: AuditSink | None = None,
 ) -> FastAPI:
     """Build the app around an open store; `settings.api_keys` None means no authentication.
 
     `ledger` seals every export's manifest (default: one on `store`, signing
-    with `settings`' key when set); `jobs` None answers 503 on the job routes.
+    with `settings`' key when set); `jobs` None answers 503 on the job routes; `audit`
+    records the destinations added and removed (None: not recorded).
     """
     app = FastAPI(
         title="activitylog",
@@ -67,6 +70,7 @@ def create_api(
         now=now,
         health=health,
         keys=key_ring(settings),
+        audit=audit,
     )
     app.add_middleware(RequestLimits, limits=limits)  # before anything else runs
     install_error_handlers(app)

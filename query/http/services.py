@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 from common.api_keys import KeyRing
 from common.settings import Settings
 from common.store import Store
+from query.destination_audit import AuditSink
 from query.http.limits import ApiLimits
 from query.jobs.runner import ExportJobRunner
 from query.manifests.ledger import ExportLedger
@@ -40,6 +41,7 @@ class Services:
     now: Callable[[], datetime]
     health: HealthProbe | None
     keys: KeyRing | None = None
+    audit: AuditSink | None = None  # records destinations added and removed
 
 
 def services(request: Request) -> Services:

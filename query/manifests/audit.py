@@ -249,6 +249,13 @@ class ExportAudit:
         except Exception:
             log.exception("export audit: cannot record failed export %s", export_id)
 
+    def record_action(self, event: dict[str, Any]) -> None:
+        """Record another partner-level audit activity (a destination added or removed)."""
+        try:
+            self._submit({"source": self.source} | event)
+        except Exception:  # an audit problem must never reach the caller
+            log.exception("audit: cannot record %s", event.get("event_id"))
+
     # -- queue and publishing thread -------------------------------------------------------------
 
     def _submit(self, event: dict[str, Any]) -> None:

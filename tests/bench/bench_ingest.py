@@ -33,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -111,14 +111,16 @@ def load(bootstrap: str, n: int) -> float:
 # ----------------------------------------------------------------- completion
 
 
-def _end_offsets(bootstrap: str) -> dict[tuple[str, int], int]:
+def _end_offsets(
+    bootstrap: str, topics: Sequence[str] = SOURCE_TOPICS
+) -> dict[tuple[str, int], int]:
     from confluent_kafka import Consumer, TopicPartition
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
     try:
         out: dict[tuple[str, int], int] = {}
         metadata = c.list_topics(timeout=30)
-        for topic in SOURCE_TOPICS:
+        for topic in topics:
             for p in metadata.topics[topic].partitions:
                 _low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
                 out[(topic, p)] = high

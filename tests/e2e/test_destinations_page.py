@@ -7,6 +7,7 @@ activities it publishes arrive and the figures on the page, then removes it.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,10 +69,24 @@ def test_a_partner_adds_a_destination_sees_it_delivered_and_removes_it(
             for event in events:
                 publisher.publish(PARTNER_ACTIONS_TOPIC, event)
         ids = {e["event_id"] for e in events}
-        wait_until(lambda: set(receiver.accepted_ids()) == ids, 60, "the three activities")
+
+        def delivered() -> list[tuple[str, str]]:
+            return [
+                (a["event_id"], a["action"])
+                for request in receiver.accepted()
+                for a in json.loads(request.body)["activities"]
+            ]
+
+        # Adding the destination is itself an activity of the partner (a partner action).
+        def arrived() -> bool:
+            actions = [act for _i, act in delivered()]
+            others = {i for i, act in delivered() if act != "destination.create"}
+            return others == ids and "destination.create" in actions
+
+        wait_until(arrived, 60, "the three activities and the destination's own destination.create")
         page.click("#destinations > summary")  # closed, then opened: the figures are read again
         page.click("#destinations > summary")
-        expect(row.locator("td").nth(2)).to_have_text("3")
+        expect(row.locator("td").nth(2)).to_have_text("4")
         page.screenshot(path=str(artifacts_dir / "destinations.png"), full_page=True)
         page.click("#destination-rows button")
         expect(page.locator("#destination-rows tr")).to_have_count(0)

@@ -142,3 +142,48 @@ def test_a_state_another_process_recorded_is_followed_and_an_older_one_ignored()
 
     got = asyncio.run(run())
     assert got == {"sent": [["e1"]], "parked": ["e0"]}
+
+
+def test_only_the_process_holding_the_partners_partition_replays_and_the_others_follow() -> None:
+    class CountingParking(MemoryParking):
+        replays = 0
+
+        async def replay(
+            self, destination_id: str, deliver: Callable[[list[dict[str, Any]]], Awaitable[bool]]
+        ) -> bool:
+            self.replays += 1
+            return True
+
+    def at(seconds: int, state: str) -> Destination:
+        return replace(DEST, state=state, updated_at=DEST.updated_at + timedelta(seconds=seconds))
+
+    async def run() -> tuple[int, list[str]]:
+        owner, states, parking = {"now": False}, [], CountingParking()
+
+        async def record(d: Destination, state: str, reason: str) -> Destination:
+            states.append(state)
+            return replace(d, state=state, updated_at=d.updated_at + timedelta(seconds=1))
+
+        stopping = asyncio.Event()
+        lane = Lane(
+            at(1, "replaying"), "secret", ScriptedSender([]), parking, record, stopping,  # type: ignore[arg-type]
+            batch_max=3, max_pending=100, failing_after=60, jitter=lambda ceiling: 0.0,
+            may_replay=lambda: owner["now"],
+        )  # fmt: skip
+        for _ in range(20):  # no I/O anywhere: the lane's task runs until it waits for work
+            await asyncio.sleep(0)
+        assert parking.replays == 0 and lane.replay_wanted  # another process holds the partition
+        lane.update(at(2, "active"))  # that process replayed: this lane follows, replays nothing
+        assert not lane.replay_wanted
+        lane.update(at(3, "replaying"))  # asked again, and this process now holds the partition
+        owner["now"] = True
+        lane.wake()
+        for _ in range(500):
+            if states:
+                break
+            await asyncio.sleep(0.01)
+        stopping.set()
+        await lane.close()
+        return parking.replays, states
+
+    assert asyncio.run(run()) == (1, ["active"])

@@ -21,6 +21,7 @@ from common.errors import StoreUnavailable
 from common.retry import Backoff
 from processors.batch import Consumed
 from processors.pipeline import Ack, Pipeline
+from processors.stored import read_stored
 from processors.writer import BatchWriter
 from schemas.activity import ActivityRow
 from schemas.dead_letter import REASON, SOURCE_OFFSET
@@ -351,3 +352,79 @@ def test_at_most_two_batches_are_in_flight() -> None:
     in_flight, journal = asyncio.run(scenario())
     assert max(in_flight) == 2
     assert [e for e in journal if e.startswith("ack")] == [f"ack {k}" for k in range(6)]
+
+
+class StoredTopic:
+    """A `StoredSink` that refuses its first `failures` sends; journals what it announced."""
+
+    def __init__(self, journal: Journal, failures: int = 0) -> None:
+        self.journal = journal
+        self.failures = failures
+        self.records: list[tuple[bytes, bytes]] = []
+        self.refused = asyncio.Event()
+
+    async def send_all(self, records: Sequence[tuple[bytes, bytes]]) -> None:
+        offsets = [a["event_id"] for _k, v in records for a in read_stored(v)]
+        if self.failures:
+            self.failures -= 1
+            self.journal.append(f"announce refused {len(offsets)}")
+            self.refused.set()
+            raise ConnectionError("broker restarting")
+        self.records.extend(records)
+        self.journal.append(f"announced {len(offsets)}")
+
+
+def test_the_stored_rows_are_announced_after_the_insert_and_before_the_ack_retried() -> None:
+    journal = Journal()
+    stored = StoredTopic(journal, failures=1)
+    writer = GatedWriter(journal)
+    writer.release(0)
+    pipeline = Pipeline(
+        writer,
+        DeadLetters(journal),
+        asyncio.Event(),
+        max_event_bytes=100_000,
+        clock=lambda: NOW,
+        dead_letter_backoff=lambda: Backoff(0.001, cap=0.001),
+        stored=stored,
+    )
+    batch = _batch(0, bad=True)
+    asyncio.run(_submit_and_drain(pipeline, batch, journal.ack(0)))
+    # The bad message is dead-lettered and never announced; the two good ones are, once stored.
+    assert journal == [
+        "dead-letter 2",
+        "insert 0",
+        "stored 0",
+        "announce refused 2",
+        "announced 2",
+        "ack 0",
+    ]
+    good = [orjson.loads(m.value or b"")["event_id"] for m in batch[:2]]
+    assert [key for key, _v in stored.records] == [b"partner-001"]  # one record, the partner's
+    assert [a["event_id"] for _k, v in stored.records for a in read_stored(v)] == good
+
+
+def test_an_announcement_refused_until_the_stop_leaves_the_batch_unacknowledged() -> None:
+    journal = Journal()
+
+    async def scenario() -> bool:
+        stopping = asyncio.Event()
+        stored = StoredTopic(journal, failures=-1)
+        writer = GatedWriter(journal)
+        writer.release(0)
+        pipeline = Pipeline(
+            writer,
+            DeadLetters(journal),
+            stopping,
+            max_event_bytes=100_000,
+            dead_letter_backoff=lambda: Backoff(3600.0),  # only the stop ends the wait
+            stored=stored,
+        )
+        assert await pipeline.submit(_batch(0), journal.ack(0))
+        await stored.refused.wait()
+        stopping.set()
+        async with pipeline.drained():
+            return pipeline.batches == 0
+
+    assert asyncio.run(scenario())
+    assert journal == ["insert 0", "stored 0", "announce refused 3"]

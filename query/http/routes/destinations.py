@@ -31,7 +31,7 @@ router = APIRouter(tags=["destinations"])
 
 
 def destinations(services: ServicesDep) -> Destinations:
-    return Destinations(services.store, services.settings, now=services.now)
+    return Destinations(services.store, services.settings, now=services.now, audit=services.audit)
 
 
 DestinationsDep = Annotated[Destinations, Depends(destinations)]
@@ -76,7 +76,7 @@ def get_destination(destination_id: str, who: CallerDep, found: DestinationsDep)
 @router.delete("/api/v1/destinations/{destination_id}")
 def delete_destination(destination_id: str, who: CallerDep, found: DestinationsDep) -> JSONResponse:
     """Remove a destination: nothing more is delivered to it."""
-    return JSONResponse(found.remove(who.partner_id, destination_id).public())
+    return JSONResponse(found.remove(who.partner_id, destination_id, who.created_by).public())
 
 
 @router.post("/api/v1/destinations/{destination_id}/replay", status_code=202)
