@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import unquote, urlencode, urlsplit
 
 from common.errors import ConfigError, StoreUnavailable
@@ -99,6 +99,11 @@ _ENGINE_CACHES = (
 )
 
 
+# Rows of one block an INSERT ... SELECT writes under an engine bound (StoreBounds):
+# ClickHouse's own SELECT block, so a backfill's parts are as big as a worker batch's.
+INSERT_BLOCK_ROWS: Final = 65_536
+
+
 @dataclass(frozen=True)
 class StoreBounds:
     """What the store may hold in memory (docs/operations.md, Memory); 0 = ClickHouse's own.
@@ -135,6 +140,13 @@ class StoreBounds:
             settings["max_bytes_before_external_group_by"] = self.query_memory // 2
         if self.threads:
             settings["max_threads"] = self.threads
+        if self.memory:
+            # An INSERT ... SELECT (a backfill, a re-render) squashes its rows into blocks
+            # of up to a million before the views and the MATERIALIZED texts run on them:
+            # a block of wide rows that the engine's bound must hold several times over.
+            settings["max_insert_block_size"] = INSERT_BLOCK_ROWS
+            settings["min_insert_block_size_rows"] = INSERT_BLOCK_ROWS
+            settings["min_insert_block_size_bytes"] = self.memory // 32
         return settings
 
     def engine_options(self) -> dict[str, int]:
