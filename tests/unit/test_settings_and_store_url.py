@@ -142,8 +142,13 @@ def test_store_bounds_become_engine_options_and_query_settings() -> None:
         "max_bytes_before_external_sort": 128 << 20,
         "max_bytes_before_external_group_by": 128 << 20,
         "max_threads": 2,
+        # An INSERT ... SELECT's blocks stay small under an engine bound.
+        "max_insert_block_size": 65_536,
+        "min_insert_block_size_rows": 65_536,
+        "min_insert_block_size_bytes": 32 << 20,
     }
     assert bounds.query_settings() == per_query
+    assert "max_insert_block_size" not in StoreBounds(0, 0, 256 << 20, 2).query_settings()
     options = bounds.engine_options()
     assert options["max_server_memory_usage"] == 1 << 30
     assert options["mark_cache_size"] == options["text_index_postings_cache_size"] == 32 << 20
