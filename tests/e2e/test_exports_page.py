@@ -32,9 +32,11 @@ TIMEOUT_MS = 60_000
 
 _FILL = """
 import sys
+from common.store import StoreBounds
 from schemas.migrate import open_migrated
 from tests.fixtures.datasets import fill_store
-store = open_migrated("chdb://" + sys.argv[1])
+# The copies' CROSS JOIN, feeding every view, needs more than the default engine bound.
+store = open_migrated("chdb://" + sys.argv[1], bounds=StoreBounds(caches=64 << 20))
 fill_store(store, int(sys.argv[2]), seed=5, seed_events=1_000)
 store.close()
 """

@@ -61,7 +61,7 @@ def test_a_three_node_cluster_starts_replicates_reports_each_node_and_stops(
         assert _cli(env, "stack", "status").stdout == status.stdout
 
         infos = describe_topics(bootstrap, ALL_TOPICS)
-        assert [(i.exists, i.replication) for i in infos] == [(True, 3)] * 3, infos
+        assert [(i.exists, i.replication) for i in infos] == [(True, 3)] * len(ALL_TOPICS), infos
         with admin_client(bootstrap, 30) as admin:
             configs = admin.describe_configs(
                 [ConfigResource(ConfigResourceType.TOPIC, name) for name in ALL_TOPICS]
