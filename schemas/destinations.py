@@ -20,7 +20,7 @@ import ipaddress
 import re
 import secrets
 import socket
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -395,12 +395,3 @@ def resolve_host(host: str, port: int) -> list[str]:
     except (socket.gaierror, UnicodeError) as exc:
         raise BadQuery("url", f"host {host!r} does not resolve: {exc}") from None
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-def matching(destinations: Iterable[Destination], row: Mapping[str, Any]) -> list[Destination]:
-    """The destinations an activity row goes to."""
-    return [
-        d
-        for d in destinations
-        if d.accepts(row["partner_id"], row["kind"], row["action"], row["customer_id"])
-    ]
