@@ -174,6 +174,9 @@ class Store:
         self.location = location
         self.bounds = bounds if bounds is not None else StoreBounds()
         self._lock = threading.Lock()
+        # One insert context per (table, columns): it holds the columns' types, which a
+        # new context would ask the store for (a DESCRIBE) on every insert.
+        self._insert_contexts: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     @classmethod
     def open(
@@ -259,10 +262,27 @@ class Store:
         self, table: str, columns: Sequence[Sequence[Any]], column_names: Sequence[str]
     ) -> None:
         """One columnar insert; the batch is durable in the store when this returns."""
+        key = (table, tuple(column_names))
+        data = list(columns)
         with self._lock, _store_errors(self.location):
-            self._client.insert(
-                table, list(columns), column_names=list(column_names), column_oriented=True
-            )
+            try:
+                context = self._insert_contexts.get(key)
+                if context is None:
+                    context = self._client.create_insert_context(
+                        table, list(column_names), column_oriented=True
+                    )
+                    self._insert_contexts[key] = context
+                self._client.insert(data=data, context=context)
+            except BaseException:
+                # A failed insert may leave the context mid-block, or its types out of date.
+                self._insert_contexts.pop(key, None)
+                raise
+            finally:
+                # The context keeps the last list of columns it was given, and refers to
+                # itself (a bound method it holds), so a context that is dropped lives
+                # until a full cycle collection, the batch with it: emptied here, the
+                # batch's values are freed as soon as the caller lets go of them.
+                data.clear()
 
     def ping(self) -> bool:
         try:
