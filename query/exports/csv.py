@@ -23,10 +23,9 @@ from typing import Any
 
 from common.store import RecordChunks, Store
 from query.exports.cells import CELL_COLUMNS, format_date, header_row
-from query.exports.texts import guarded, stored_current, texts_sql
+from query.exports.texts import guarded, guarded_slices, stored_current, texts_sql
 from query.filters import ActivityFilter
 from query.reads.columns import export_query
-from query.reads.slices import export_slices
 
 BOM = "\ufeff"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -116,7 +115,7 @@ def stream_csv(
         return RecordChunks(_after_header(header, blocks))
     chunks = (
         store.query_formatted(export_query(select, where, *settings, prewhere=key), params, "CSV")
-        for where, params in (guarded(stored, lang, *piece) for piece in export_slices(store, flt))
+        for where, params in guarded_slices(store, flt, stored, lang)
     )
     return _sliced_with_header(header, chunks)
 

@@ -18,11 +18,10 @@ import orjson
 
 from common.store import Store
 from common.timefmt import iso_utc
-from query.exports.texts import guarded, stored_current
+from query.exports.texts import guarded_slices, stored_current
 from query.filters import ActivityFilter
 from query.reads.columns import RECORD_COLUMNS, export_query
 from query.reads.records import json_or_text
-from query.reads.slices import export_slices
 from schemas.readable.render import READABLE_SOURCES, render
 from schemas.stored_texts import text_columns
 
@@ -66,8 +65,7 @@ def stream_jsonl(store: Store, flt: ActivityFilter, lang: str = "en") -> Iterato
     stored = stored_current(store, flt, lang)
     texts = text_columns(lang) if stored else {}
     columns = ", ".join(f"{texts[c]} AS {c}" if c in texts else c for c in RECORD_COLUMNS)
-    for piece in export_slices(store, flt, SLICE_ROWS):
-        where, params = guarded(stored, lang, *piece)
+    for where, params in guarded_slices(store, flt, stored, lang, SLICE_ROWS):
         rows = store.query_rows(export_query(columns, where, prewhere=flt.key_where()), params)
         if rows:
             yield b"".join(record_line(RECORD_COLUMNS, row, lang, rendered=stored) for row in rows)

@@ -21,10 +21,9 @@ from typing import Any
 
 from common.store import Store
 from query.exports.sink import ByteSink
-from query.exports.texts import guarded, stored_current
+from query.exports.texts import guarded_slices, stored_current
 from query.filters import ActivityFilter
 from query.reads.columns import export_query
-from query.reads.slices import export_slices
 from schemas.readable.render import READABLE_COLUMNS, READABLE_SOURCES, render
 from schemas.stored_texts import text_columns
 
@@ -107,8 +106,7 @@ def stream_parquet(store: Store, flt: ActivityFilter, lang: str = "en") -> Itera
     sink = ByteSink()
     writer = pq.ParquetWriter(sink, schema, compression="zstd")
     try:
-        for piece in export_slices(store, flt, ROW_GROUP_ROWS):
-            where, params = guarded(stored, lang, *piece)
+        for where, params in guarded_slices(store, flt, stored, lang, ROW_GROUP_ROWS):
             table = store.query_arrow(export_query(select, where, prewhere=flt.key_where()), params)
             if table.num_rows == 0:
                 continue

@@ -18,10 +18,12 @@ next try takes the SQL path), at the cost of one integer comparison per row.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Final
 
 from common.store import Store
 from query.filters import ActivityFilter
+from query.reads.slices import SLICE_ROWS, export_slices
 from schemas.activity import ACTIVITY_TABLE
 from schemas.readable.sql import readable_sql
 from schemas.stored_texts import digest_column, text_columns, texts_digest
@@ -62,3 +64,11 @@ def guarded(
     if not stored:
         return where, params
     return f"({where}) AND {stale_guard(lang)}", {**params, DIGEST_PARAM: texts_digest(lang)}
+
+
+def guarded_slices(
+    store: Store, flt: ActivityFilter, stored: bool, lang: str, rows: int = SLICE_ROWS
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """`export_slices`, each slice's WHERE `guarded` as the export's texts need."""
+    for where, params in export_slices(store, flt, rows):
+        yield guarded(stored, lang, where, params)

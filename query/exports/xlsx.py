@@ -26,10 +26,9 @@ from xml.sax.saxutils import escape
 from common.store import Store
 from query.exports.cells import CELL_COLUMNS, header_row
 from query.exports.sink import ByteSink
-from query.exports.texts import guarded, stored_current, texts_sql
+from query.exports.texts import guarded, guarded_slices, stored_current, texts_sql
 from query.filters import ActivityFilter
 from query.reads.columns import export_query
-from query.reads.slices import export_slices
 
 SHEET_ROWS: Final = 1_048_576  # Excel's rows per sheet, the header row included
 DATA_ROWS_PER_SHEET: Final = SHEET_ROWS - 1
@@ -133,9 +132,7 @@ def stream_xlsx(
                 {**params, ZONE_PARAM: flt.range.tz},
                 "TSVRaw",
             )
-            for where, params in (
-                guarded(stored, lang, *piece) for piece in export_slices(store, flt)
-            )
+            for where, params in guarded_slices(store, flt, stored, lang)
         )
     return workbook_chunks(header, rows)
 
