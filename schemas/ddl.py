@@ -21,6 +21,7 @@ from schemas.tables import (
     BY_CORRELATION_TABLE,
     BY_CUSTOMER_TABLE,
     BY_EVENT_TABLE,
+    NAMES_TABLE,
     RECORDS_TABLE,
 )
 
@@ -29,7 +30,14 @@ SHARDING_KEY: Final = "cityHash64(partner_id)"
 REPLICATED_PATH: Final = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
 # Tables that hold activity rows or rows derived from them: local + Distributed on a cluster.
 SHARDED_TABLES: Final = frozenset(
-    {ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE, RECORDS_TABLE, BY_CORRELATION_TABLE}
+    {
+        ACTIVITY_TABLE,
+        BY_EVENT_TABLE,
+        BY_CUSTOMER_TABLE,
+        RECORDS_TABLE,
+        BY_CORRELATION_TABLE,
+        NAMES_TABLE,
+    }
 )
 # The tables whose rows expire with the retention TTL (`occurred_at` + N days).
 RETAINED_TABLES: Final = (
@@ -38,6 +46,7 @@ RETAINED_TABLES: Final = (
     BY_CUSTOMER_TABLE,
     RECORDS_TABLE,
     BY_CORRELATION_TABLE,
+    NAMES_TABLE,
 )
 
 _CREATE = re.compile(r"^\s*CREATE TABLE IF NOT EXISTS\s+(\w+)\s*(?=\()", re.IGNORECASE)
@@ -50,7 +59,9 @@ _VIEW = re.compile(
 # An ALTER that changes columns: a Distributed table's column list is its own, so the
 # change applies to it too (after the shards' local tables, which it routes to).
 _COLUMN_CHANGE = re.compile(r"^(ADD|MODIFY|DROP|RENAME|COMMENT) COLUMN\b", re.IGNORECASE)
-_ENGINE = re.compile(r"ENGINE\s*=\s*(Replacing|Summing|Aggregating)?MergeTree(\s*\(\s*\))?")
+# The engine and its arguments (a ReplacingMergeTree's version column), which the
+# replicated engine takes after its path and replica.
+_ENGINE = re.compile(r"ENGINE\s*=\s*(Replacing|Summing|Aggregating)?MergeTree(?:\s*\(([^)]*)\))?")
 
 
 def render(statement: str, cluster: str | None) -> list[str]:
@@ -72,7 +83,10 @@ def render(statement: str, cluster: str | None) -> list[str]:
         local = _local(table)
         body = statement[created.end() :]
         body = _ENGINE.sub(
-            lambda m: f"ENGINE = Replicated{m.group(1) or ''}MergeTree({REPLICATED_PATH})",
+            lambda m: (
+                f"ENGINE = Replicated{m.group(1) or ''}MergeTree("
+                f"{', '.join(filter(None, (REPLICATED_PATH, (m.group(2) or '').strip())))})"
+            ),
             body,
             count=1,
         )

@@ -25,5 +25,8 @@ BY_CUSTOMER_TABLE: Final = "activity_by_customer"
 RECORDS_TABLE: Final = "activity_records"
 # The keys of a partner's events by correlation id: a record's lifecycle (same migration).
 BY_CORRELATION_TABLE: Final = "activity_by_correlation"
+# Each partner's customers by name: the page's customer-name filter
+# (schemas/migrations/0010_customer_names.sql, `query/reads/names.py`).
+NAMES_TABLE: Final = "activity_customer_names"
 # Partners' webhook destinations, one row per change (`schemas/destinations.py`).
 DESTINATIONS_TABLE: Final = "destinations"

@@ -20,6 +20,7 @@ from common.errors import BadQuery
 from common.store import Store
 from query.filters import ActivityFilter
 from query.reads.columns import LIST_COLUMNS, select_list
+from query.reads.names import NAMED_IDS_PARAM, named_customers, named_page_sql
 from query.reads.records import present
 from schemas.activity import ACTIVITY_TABLE
 
@@ -79,11 +80,20 @@ def list_activity(
     window = 2 * wanted
     # Limits are validated ints, written as literals: a `{limit:UInt32}`
     # placeholder measured 30% slower on the first page (1M rows, chDB 26.9).
-    sql = (
-        f"SELECT {select_list(LIST_COLUMNS)}, ingested_at FROM {ACTIVITY_TABLE} "  # noqa: S608
-        f"WHERE {where} ORDER BY occurred_at DESC, event_id DESC LIMIT {window}"
-    )
-    fetched = store.query_dicts(sql, params)
+    columns = f"{select_list(LIST_COLUMNS)}, ingested_at"
+    named = named_customers(store, flt)
+    if named is None:
+        sql = (
+            f"SELECT {columns} FROM {ACTIVITY_TABLE} "  # noqa: S608
+            f"WHERE {where} ORDER BY occurred_at DESC, event_id DESC LIMIT {window}"
+        )
+        fetched = store.query_dicts(sql, params)
+    elif named:
+        fetched = store.query_dicts(
+            named_page_sql(columns, where, window), params | {NAMED_IDS_PARAM: named}
+        )
+    else:
+        fetched = []  # no customer of the scope has such a name
     rows = collapse_duplicates(fetched)
     if len(fetched) == window and len(rows) < wanted:
         final = (

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,12 @@ import pytest
 
 from common.store import Store, StoreBounds
 from processors.batch import INSERT_COLUMN_NAMES
-from query.reads.columns import DETAIL_COLUMNS, select_list
+from query.filters import ActivityFilter
+from query.ranges import resolve_range
+from query.reads.columns import DETAIL_COLUMNS, LIST_COLUMNS, select_list
 from query.reads.lifecycle import lifecycle
+from query.reads.names import named_customers
+from query.reads.pages import list_activity
 from query.reads.records import get_activity, json_or_text, present
 from query.reads.scope import key_within_partner
 from query.reads.subscriptions import LogEvent, customer_subscriptions, fold, with_texts
@@ -39,6 +44,7 @@ from schemas.tables import (
     BY_CUSTOMER_TABLE,
     BY_EVENT_TABLE,
     MIGRATIONS_TABLE,
+    NAMES_TABLE,
     RECORDS_TABLE,
 )
 from tests.fixtures.datasets import fill_store
@@ -255,6 +261,49 @@ def test_subscriptions_are_exactly_the_oracle_for_every_key(big_store: Store) ->
     assert with_items > len(samples) // 2
 
 
+def oracle_page(store: Store, flt: ActivityFilter) -> list[dict[str, Any]]:
+    """The first page as `activity` FINAL answers it, in the page's order."""
+    where, params = flt.where()
+    rows = store.query_dicts(
+        f"SELECT {select_list(LIST_COLUMNS)} FROM {ACTIVITY_TABLE} FINAL "  # noqa: S608
+        f"WHERE {where} ORDER BY occurred_at DESC, event_id DESC LIMIT 101",
+        params,
+    )
+    return [present(row, "en") for row in rows]
+
+
+def test_a_page_filtered_by_name_is_exactly_the_oracle_for_every_key(big_store: Store) -> None:
+    """The names path (query/reads/names.py) against `activity` FINAL: random parts of
+    names, whole names, a name two partners share, with other filters and a cursor."""
+    rnd = random.Random(3)
+    partners = _partners(big_store)
+    everything = resolve_range("2000-01-01", "2100-01-01", None, datetime.now(UTC))
+    year = resolve_range("2026-01-01", "2026-12-31", None, datetime.now(UTC))
+    names = _sample(big_store, "customer_name", rnd)[:40]
+    twin = big_store.query_rows(
+        f"SELECT any(customer_name) FROM {ACTIVITY_TABLE} WHERE partner_id = {{p:String}}",  # noqa: S608
+        {"p": TWIN},
+    )[0][0]
+    texts = [(twin, TWIN), ("no such name", partners[0])]
+    for name, partner in names:
+        start = rnd.randrange(max(1, len(name) - 3))
+        texts += [(name, partner), (name[start : start + rnd.randint(3, 8)].upper(), partner)]
+    used, paged = 0, 0
+    for text, partner in texts:
+        for key in _keys(partner, partners):
+            for range_, extra in ((everything, {}), (year, {"status": "succeeded"})):
+                flt = ActivityFilter(range=range_, partner_id=key, customer=text, **extra)
+                used += named_customers(big_store, flt) is not None
+                page = list_activity(big_store, flt, limit=100)
+                expected = oracle_page(big_store, flt)
+                assert page.items == expected[:100], (text, key, extra)
+                if page.next_cursor:
+                    paged += 1
+                    second = list_activity(big_store, flt, limit=100, cursor=page.next_cursor)
+                    assert second.items[:1] == expected[100:101]
+    assert used > len(texts) and paged >= 1
+
+
 def test_an_interrupted_backfill_resumes_with_nothing_lost_or_doubled(
     big_store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -328,10 +377,10 @@ def test_the_access_paths_expire_with_activity(big_store: Store) -> None:
             big_store.query_rows(
                 "SELECT name, engine_full FROM system.tables "
                 "WHERE database = currentDatabase() AND name IN {t:Array(String)}",
-                {"t": [ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE, *NEW_PATHS]},
+                {"t": [ACTIVITY_TABLE, BY_EVENT_TABLE, BY_CUSTOMER_TABLE, *NEW_PATHS, NAMES_TABLE]},
             )
         )
-        assert len(engines) == 5
+        assert len(engines) == 6
         for table, engine in engines.items():
             assert ("toIntervalDay(400)" in engine) == (days == 400), table
             assert (" TTL " in engine) == (days == 400), table

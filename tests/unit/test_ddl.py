@@ -122,6 +122,24 @@ def test_retention_covers_the_access_paths() -> None:
         "activity_by_customer",
         "activity_records",
         "activity_by_correlation",
+        "activity_customer_names",
+    )
+
+
+def test_the_names_table_keeps_its_version_column_on_a_cluster_and_is_backfilled() -> None:
+    create, view = _access_paths("0010_customer_names")
+    local, distributed = render(create, "prod")
+    assert (
+        "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', "
+        "'{replica}', occurred_at)\nORDER BY (partner_id, customer_name, customer_id)"
+    ) in local
+    assert distributed.startswith(
+        "CREATE TABLE IF NOT EXISTS activity_customer_names ON CLUSTER `prod` "
+        "AS activity_customer_names_local ENGINE = Distributed("
+    )
+    assert view_backfill(view) == (
+        "activity_customer_names",
+        "SELECT partner_id, customer_name, customer_id, occurred_at\nFROM activity",
     )
 
 

@@ -117,6 +117,12 @@ ALLOWED: dict[str, str] = {
     "_SYNC": "schemas.rerender: a constant SETTINGS clause",
     "sets": "schemas.rerender: stored-text columns = readable_sql expressions (constants)",
     "partition": "schemas.rerender: IN PARTITION ID of an int() month",
+    "NAMES_TABLE": "table name constant (schemas.tables)",
+    "' AND '.join(clauses)": "query.reads.names: placeholder-only conditions, joined",
+    "MAX_NAMED_CUSTOMERS + 1": "an int constant",
+    "NAMED_IDS_PARAM": "query.reads.names: the ids parameter's name, a constant",
+    "int(window)": "an int computed from the validated limit (1..1000), forced by int()",
+    "events": "query.reads.names: a subquery of a table constant and placeholder-only clauses",
 }
 
 
