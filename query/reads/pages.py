@@ -20,7 +20,13 @@ from common.errors import BadQuery
 from common.store import Store
 from query.filters import ActivityFilter
 from query.reads.columns import LIST_COLUMNS, select_list
-from query.reads.names import NAMED_IDS_PARAM, named_customers, named_page_sql
+from query.reads.names import (
+    NAMED_EVENTS_PARAM,
+    NAMED_IDS_PARAM,
+    named_customers,
+    named_events_sql,
+    named_rows_sql,
+)
 from query.reads.records import present
 from schemas.activity import ACTIVITY_TABLE
 
@@ -88,12 +94,20 @@ def list_activity(
             f"WHERE {where} ORDER BY occurred_at DESC, event_id DESC LIMIT {window}"
         )
         fetched = store.query_dicts(sql, params)
-    elif named:
-        fetched = store.query_dicts(
-            named_page_sql(columns, where, window), params | {NAMED_IDS_PARAM: named}
-        )
     else:
-        fetched = []  # no customer of the scope has such a name
+        events = (
+            store.query_rows(named_events_sql(where, window), params | {NAMED_IDS_PARAM: named})
+            if named
+            else []  # no customer of the scope has such a name
+        )
+        fetched = (
+            store.query_dicts(
+                named_rows_sql(columns, where, window),
+                params | {NAMED_EVENTS_PARAM: [row[0] for row in events]},
+            )
+            if events
+            else []
+        )
     rows = collapse_duplicates(fetched)
     if len(fetched) == window and len(rows) < wanted:
         final = (
