@@ -70,14 +70,14 @@ def named_customers(store: Store, flt: ActivityFilter) -> list[str] | None:
     return sorted(str(row[0]) for row in rows)
 
 
-def named_events_sql(where: str, window: int) -> str:
-    """The newest `window` event ids of the customers `NAMED_IDS_PARAM` that `where` (the
+def named_events_sql(where: str, limit: int) -> str:
+    """The newest `limit` event ids of the customers `NAMED_IDS_PARAM` that `where` (the
     page's own clause, with its cursor) keeps, each copy of an event once."""
     return (
         f"SELECT event_id FROM {BY_CUSTOMER_TABLE} "  # noqa: S608 - our constants
         f"WHERE customer_id IN {{{NAMED_IDS_PARAM}:Array(String)}} AND {where} "
         f"GROUP BY occurred_at, event_id ORDER BY occurred_at DESC, event_id DESC "
-        f"LIMIT {int(window)}"
+        f"LIMIT {int(limit)}"
     )
 
 

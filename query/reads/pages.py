@@ -96,7 +96,8 @@ def list_activity(
         fetched = store.query_dicts(sql, params)
     else:
         events = (
-            store.query_rows(named_events_sql(where, window), params | {NAMED_IDS_PARAM: named})
+            # Grouped by event, so `wanted` ids are the page; their copies fit the window.
+            store.query_rows(named_events_sql(where, wanted), params | {NAMED_IDS_PARAM: named})
             if named
             else []  # no customer of the scope has such a name
         )

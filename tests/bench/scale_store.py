@@ -44,7 +44,13 @@ from producers.simulate.catalog import (
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
 from schemas.migrate import open_migrated
 from schemas.stored_texts import stored_sql
-from schemas.tables import BY_CORRELATION_TABLE, BY_CUSTOMER_TABLE, BY_EVENT_TABLE, RECORDS_TABLE
+from schemas.tables import (
+    BY_CORRELATION_TABLE,
+    BY_CUSTOMER_TABLE,
+    BY_EVENT_TABLE,
+    NAMES_TABLE,
+    RECORDS_TABLE,
+)
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
 
 PARTNERS: Final = 2_000  # besides the big one
@@ -62,6 +68,7 @@ SURVEYED_TABLES: Final = (
     BY_CUSTOMER_TABLE,
     RECORDS_TABLE,
     BY_CORRELATION_TABLE,
+    NAMES_TABLE,
 )
 # Rows the SELECT computes at a time: the row's many string intermediates stay in the CPU's
 # caches (twice the rate of 100,000-row blocks, measured).

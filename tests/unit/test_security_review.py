@@ -122,6 +122,7 @@ ALLOWED: dict[str, str] = {
     "MAX_NAMED_CUSTOMERS + 1": "an int constant",
     "NAMED_IDS_PARAM": "query.reads.names: the ids parameter's name, a constant",
     "int(window)": "an int computed from the validated limit (1..1000), forced by int()",
+    "int(limit)": "the validated page limit plus one (2..1001), forced by int()",
     "NAMED_EVENTS_PARAM": "query.reads.names: the event ids parameter's name, a constant",
 }
 
