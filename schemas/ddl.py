@@ -28,19 +28,10 @@ from schemas.tables import (
 LOCAL_SUFFIX: Final = "_local"
 SHARDING_KEY: Final = "cityHash64(partner_id)"
 REPLICATED_PATH: Final = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
-# Tables that hold activity rows or rows derived from them: local + Distributed on a cluster.
-SHARDED_TABLES: Final = frozenset(
-    {
-        ACTIVITY_TABLE,
-        BY_EVENT_TABLE,
-        BY_CUSTOMER_TABLE,
-        RECORDS_TABLE,
-        BY_CORRELATION_TABLE,
-        NAMES_TABLE,
-    }
-)
-# The tables whose rows expire with the retention TTL (`occurred_at` + N days).
-RETAINED_TABLES: Final = (
+# Tables that hold activity rows or rows derived from them (its access paths): on a
+# cluster each is local + Distributed, sharded like activity, and all expire with the
+# retention TTL (`occurred_at` + N days), so no access path outlives the row it points at.
+ROW_TABLES: Final = (
     ACTIVITY_TABLE,
     BY_EVENT_TABLE,
     BY_CUSTOMER_TABLE,
@@ -48,6 +39,8 @@ RETAINED_TABLES: Final = (
     BY_CORRELATION_TABLE,
     NAMES_TABLE,
 )
+SHARDED_TABLES: Final = frozenset(ROW_TABLES)
+RETAINED_TABLES: Final = ROW_TABLES
 
 _CREATE = re.compile(r"^\s*CREATE TABLE IF NOT EXISTS\s+(\w+)\s*(?=\()", re.IGNORECASE)
 _ALTER = re.compile(r"^\s*ALTER TABLE\s+(\w+)\s+", re.IGNORECASE)

@@ -84,7 +84,7 @@ def named_events_sql(where: str, limit: int) -> str:
 def named_rows_sql(columns: str, where: str, window: int) -> str:
     """The rows of the events `NAMED_EVENTS_PARAM` that `where` keeps, in the page's order.
 
-    The ids go as a constant set, not as the subquery above: the primary key then
+    The ids go as a constant set, not as `named_events_sql` in a subquery: the key then
     selects the granules of exactly these ids (on 1M rows, 4 ms instead of 17).
     """
     return (

@@ -42,15 +42,9 @@ from producers.simulate.catalog import (
     PARTNER_LAST,
 )
 from schemas.activity import ACTIVITY_COLUMN_NAMES, ACTIVITY_TABLE
+from schemas.ddl import ROW_TABLES
 from schemas.migrate import open_migrated
 from schemas.stored_texts import stored_sql
-from schemas.tables import (
-    BY_CORRELATION_TABLE,
-    BY_CUSTOMER_TABLE,
-    BY_EVENT_TABLE,
-    NAMES_TABLE,
-    RECORDS_TABLE,
-)
 from schemas.topics import ORDERS_TOPIC, PARTNER_ACTIONS_TOPIC
 
 PARTNERS: Final = 2_000  # besides the big one
@@ -61,15 +55,6 @@ CHUNKS: Final = 8  # separate INSERT statements, at least
 MAX_CHUNK_ROWS: Final = 2_000_000
 DUPLICATE_EVERY: Final = 10_007  # one row in this many is inserted twice
 SUBSCRIPTIONS_PER_CUSTOMER: Final = 5
-# The tables whose disk the survey reports: activity and its access paths.
-SURVEYED_TABLES: Final = (
-    ACTIVITY_TABLE,
-    BY_EVENT_TABLE,
-    BY_CUSTOMER_TABLE,
-    RECORDS_TABLE,
-    BY_CORRELATION_TABLE,
-    NAMES_TABLE,
-)
 # Rows the SELECT computes at a time: the row's many string intermediates stay in the CPU's
 # caches (twice the rate of 100,000-row blocks, measured).
 SELECT_BLOCK_ROWS: Final = 8_192
@@ -338,7 +323,7 @@ def merge(path: Path) -> dict[str, Any]:
     store = _open(path)
     parts_before = _parts(store)[0]
     started = time.perf_counter()
-    for table in SURVEYED_TABLES:
+    for table in ROW_TABLES:
         store.command(f"OPTIMIZE TABLE {table} FINAL")
     took = time.perf_counter() - started
     store.close()
@@ -360,7 +345,7 @@ def survey(path: Path, samples: int, seed: int) -> dict[str, Any]:
     random event ids, customers and customer-name substrings of that partner."""
     store = _open(path)
     parts, rows, disk = _parts(store)
-    disk_by_table = {table: _parts(store, table)[2] for table in SURVEYED_TABLES}
+    disk_by_table = {table: _parts(store, table)[2] for table in ROW_TABLES}
     partner, partner_rows = store.query_rows(
         f"SELECT partner_id, count() FROM {ACTIVITY_TABLE} "  # noqa: S608
         "GROUP BY partner_id ORDER BY count() DESC LIMIT 1"
