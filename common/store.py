@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,22 +241,29 @@ class Store:
             return self._client.query_arrow(sql, parameters=parameters)
 
     def stream_formatted(self, sql: str, parameters: dict[str, Any], fmt: str) -> RecordChunks:
-        """Stream one query's formatted output (`FORMAT fmt`) block by block; embedded only.
+        """Stream one query's formatted output (`FORMAT fmt`) block by block; embedded only."""
+        return self.stream_formatted_each([(sql, parameters)], fmt)
 
-        The query runs on a chDB connection of its own, outside this store's
-        lock: a connection that streams can run nothing else, so the shared
-        client would block every page request for the whole export (chDB
-        allows any number of connections to the one engine of a process).
-        Each block's bytes are yielded as chDB hands them over, with its row
-        count: going through clickhouse-connect's file-like `raw_stream`
-        instead copies every byte four more times in Python, which measured
-        15% of a 1M-row CSV export's time and left no core for hashing it.
-        Parameters are bound as the client binds them, server-side. Closing
-        the chunks early cancels the query.
+    def stream_formatted_each(
+        self, queries: Iterable[tuple[str, dict[str, Any]]], fmt: str
+    ) -> RecordChunks:
+        """Stream the formatted output of each query in turn, block by block; embedded only.
+
+        The queries run one after the other on a chDB connection of their
+        own, outside this store's lock: a connection that streams can run
+        nothing else, so the shared client would block every page request for
+        the whole export (chDB allows any number of connections to the one
+        engine of a process). `queries` is consumed lazily, one query as the
+        one before it ends. Each block's bytes are yielded as chDB hands them
+        over, with its row count: going through clickhouse-connect's file-like
+        `raw_stream` instead copies every byte four more times in Python,
+        which measured 15% of a 1M-row CSV export's time and left no core for
+        hashing it. Parameters are bound as the client binds them,
+        server-side. Closing the chunks early cancels the running query.
         """
         if self.location.mode != "embedded" or self.location.path is None:
             raise ValueError("stream_formatted needs an embedded (chdb://) store")
-        return RecordChunks(_embedded_blocks(self.location, self.bounds, sql, parameters, fmt))
+        return RecordChunks(_embedded_blocks(self.location, self.bounds, queries, fmt))
 
     def insert_columns(
         self, table: str, columns: Sequence[Sequence[Any]], column_names: Sequence[str]
@@ -328,29 +335,29 @@ class RecordChunks:
 def _embedded_blocks(
     location: StoreLocation,
     bounds: StoreBounds,
-    sql: str,
-    parameters: dict[str, Any],
+    queries: Iterable[tuple[str, dict[str, Any]]],
     fmt: str,
 ) -> Iterator[tuple[bytes, int]]:
-    """(bytes, rows) of each non-empty block of one query, on a chDB connection of its own."""
+    """(bytes, rows) of each non-empty block of each query, on a chDB connection of their own."""
     import chdb
     from clickhouse_connect.driver.binding import bind_query
 
-    assert location.path is not None  # checked by Store.stream_formatted
-    query, bound = bind_query(sql, parameters)
-    values = {name.removeprefix("param_"): value for name, value in bound.items()}
+    assert location.path is not None  # checked by Store.stream_formatted_each
     try:
         # The engine path must be spelled as the store's client spelled it (realpath).
         conn = chdb.connect(_chdb_target(location.path, bounds))  # type: ignore[no-untyped-call]
         try:
             conn.query(f"USE {EMBEDDED_DATABASE}")
-            stream = conn.send_query(query, fmt, params=values)
-            try:
-                for block in stream:
-                    if data := block.bytes():
-                        yield data, block.rows_read()
-            finally:
-                stream.close()
+            for sql, parameters in queries:
+                query, bound = bind_query(sql, parameters)
+                values = {name.removeprefix("param_"): value for name, value in bound.items()}
+                stream = conn.send_query(query, fmt, params=values)
+                try:
+                    for block in stream:
+                        if data := block.bytes():
+                            yield data, block.rows_read()
+                finally:
+                    stream.close()
         finally:
             conn.close()
     except (chdb.ChdbError, RuntimeError, OSError) as exc:

@@ -26,6 +26,7 @@ from query.exports.cells import CELL_COLUMNS, format_date, header_row
 from query.exports.texts import guarded, guarded_slices, stored_current, texts_sql
 from query.filters import ActivityFilter
 from query.reads.columns import export_query
+from query.reads.slices import month_filters
 
 BOM = "\ufeff"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -94,27 +95,30 @@ def stream_csv(
 
     Every string cell is double-quoted (RFC 4180 allows it: quotes doubled,
     newlines kept inside the quotes) and rows end with CRLF. An embedded
-    store streams one query on a connection of its own, as `RecordChunks`
-    (the header goes out with the first rows, and counts as a record); a
-    server (or `sliced=True`) runs one bounded query per key-range slice on
-    the shared client. `delimiter` is one of `DELIMITERS`. A bad `lang` raises
-    at the call.
+    store streams one query per month (`month_filters`) on a connection of
+    its own, as `RecordChunks` (the header goes out with the first rows, and
+    counts as a record); a server (or `sliced=True`) runs one bounded query
+    per key-range slice on the shared client. `delimiter` is one of
+    `DELIMITERS`. A bad `lang` raises at the call.
     """
     header = header_bytes(lang, delimiter)  # a bad `lang` raises here, before the SQL is built
     stored = stored_current(store, flt, lang)
     select = csv_select(lang, stored=stored)
-    key = flt.key_where()
     settings = (CSV_SETTINGS, DELIMITERS[delimiter])
     if sliced is None:
         sliced = store.location.mode != "embedded"
     if not sliced:
-        where, params = guarded(stored, lang, *flt.where())
-        blocks = store.stream_formatted(
-            export_query(select, where, *settings, prewhere=key), params, "CSV"
-        )
+
+        def month_query(month: ActivityFilter) -> tuple[str, dict[str, Any]]:
+            where, params = guarded(stored, lang, *month.where())
+            return export_query(select, where, *settings, prewhere=month.key_where()), params
+
+        blocks = store.stream_formatted_each(map(month_query, month_filters(flt)), "CSV")
         return RecordChunks(_after_header(header, blocks))
     chunks = (
-        store.query_formatted(export_query(select, where, *settings, prewhere=key), params, "CSV")
+        store.query_formatted(
+            export_query(select, where, *settings, prewhere=flt.key_where()), params, "CSV"
+        )
         for where, params in guarded_slices(store, flt, stored, lang)
     )
     return _sliced_with_header(header, chunks)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Iterable, Iterator
-from typing import IO, Final
+from typing import IO, Any, Final
 from xml.sax.saxutils import escape
 
 from common.store import Store
@@ -29,6 +29,7 @@ from query.exports.sink import ByteSink
 from query.exports.texts import guarded, guarded_slices, stored_current, texts_sql
 from query.filters import ActivityFilter
 from query.reads.columns import export_query
+from query.reads.slices import month_filters
 
 SHEET_ROWS: Final = 1_048_576  # Excel's rows per sheet, the header row included
 DATA_ROWS_PER_SHEET: Final = SHEET_ROWS - 1
@@ -108,7 +109,8 @@ def stream_xlsx(
 ) -> Iterator[bytes]:
     """The export as an .xlsx workbook, bytes as they are compressed.
 
-    An embedded store streams one query on a connection of its own; a server
+    An embedded store streams one query per month (`month_filters`) on a
+    connection of its own; a server
     (or `sliced=True`) runs one bounded query per key-range slice, as the CSV
     export does. A bad `lang` raises at the call.
     """
@@ -119,12 +121,15 @@ def stream_xlsx(
     select = row_select(lang, stored=stored)
     rows: Iterable[bytes]
     if not sliced:
-        where, params = guarded(stored, lang, *flt.where())
-        rows = store.stream_formatted(
-            export_query(select, where, prewhere=flt.key_where()),
-            {**params, ZONE_PARAM: flt.range.tz},
-            "TSVRaw",
-        )
+
+        def month_query(month: ActivityFilter) -> tuple[str, dict[str, Any]]:
+            where, params = guarded(stored, lang, *month.where())
+            return (
+                export_query(select, where, prewhere=month.key_where()),
+                {**params, ZONE_PARAM: flt.range.tz},
+            )
+
+        rows = store.stream_formatted_each(map(month_query, month_filters(flt)), "TSVRaw")
     else:
         rows = (
             store.query_formatted(

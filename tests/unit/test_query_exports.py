@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pyarrow as pa
@@ -17,6 +17,9 @@ from query.exports.csv import BOM, csv_select, header_bytes, neutralize_sql
 from query.exports.formats import EXPORT_FORMATS, EXPORT_MEDIA_TYPES, check_export
 from query.exports.jsonl import record_line
 from query.exports.parquet import PARQUET_SELECT, parquet_schema
+from query.filters import ActivityFilter
+from query.ranges import TimeRange
+from query.reads.slices import month_filters
 
 
 @pytest.mark.parametrize(("fmt", "lang"), [("xls", "en"), ("CSV", "en"), ("csv", "de"), ("", "en")])
@@ -89,3 +92,29 @@ def test_sizes_read_well() -> None:
     assert human_size(12) == "12 B"
     assert human_size(2048) == "2.0 KB"
     assert human_size(5 * 1024**3) == "5.0 GB"
+
+
+def test_a_partners_export_is_cut_at_every_utc_month_and_covers_its_range_once() -> None:
+    paris = timezone(timedelta(hours=1))
+    # 2025-11-14 .. 2026-02-03 in Paris: the bounds are not UTC midnights.
+    start, end = datetime(2025, 11, 14, tzinfo=paris), datetime(2026, 2, 3, tzinfo=paris)
+    flt = ActivityFilter(TimeRange(start, end, "Europe/Paris"), partner_id="ptn-1", status="ok")
+    months = list(month_filters(flt))
+    bounds = [(m.range.start, m.range.end) for m in months]
+    assert bounds == [
+        (start, datetime(2025, 12, 1, tzinfo=UTC)),
+        (datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)),
+        (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)),
+        (datetime(2026, 2, 1, tzinfo=UTC), end),
+    ]
+    assert all(m.range.tz == "Europe/Paris" and m.status == "ok" for m in months)
+    assert all(m.partner_id == "ptn-1" for m in months)
+
+
+def test_a_range_within_one_month_and_an_all_partners_export_are_not_cut() -> None:
+    start, end = datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 31, tzinfo=UTC)
+    mine = ActivityFilter(TimeRange(start, end, "UTC"), partner_id="ptn-1")
+    assert list(month_filters(mine)) == [mine]
+    # Ordered by partner first, an all-partners export cut by month would reorder its rows.
+    every = ActivityFilter(TimeRange(start, start + timedelta(days=400), "UTC"))
+    assert list(month_filters(every)) == [every]
