@@ -175,10 +175,14 @@ def customer_subscriptions(
     name, count = store.query_rows(name_sql, params)[0]
     if not count:
         return None
-    # Identifiers are our constants; values are parameters.
+    # Identifiers are our constants; values are parameters. Why PREWHERE: a WHERE runs
+    # after FINAL's merge, so every row of the granules that may hold the customer, in
+    # every part, would go through the merge (on a fresh 8M-row store, 9 parts: 54 ms
+    # instead of 19). The customer and partner are sort-key columns, so an event's
+    # copies are kept or dropped together; the conditions on other columns stay after.
     events_sql = (
         "SELECT occurred_at, kind, action, status, resource_id, resource_name, order_id, "  # noqa: S608
-        f"details FROM {BY_CUSTOMER_TABLE} FINAL WHERE {where} AND "
+        f"details FROM {BY_CUSTOMER_TABLE} FINAL PREWHERE {where} WHERE "
         "((kind = 'order' AND status = 'completed') "
         "OR (startsWith(action, 'subscription.') AND status = 'succeeded')) "
         "ORDER BY occurred_at, event_id"
