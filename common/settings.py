@@ -211,6 +211,9 @@ class Settings(BaseSettings):
     clickhouse_cache_bytes: Annotated[int, _size()] = 64 << 20
     clickhouse_query_memory_bytes: Annotated[int, _size()] = 0
     clickhouse_max_threads: Annotated[int, _whole(0, 1024)] = 0
+    # The Linux nice value of the embedded engine's merge threads: on a busy machine the
+    # reads take the CPU before the background merges (docs/operations.md, Memory).
+    clickhouse_merge_nice: Annotated[int, _whole(0, 19)] = 10
     # Rows older than this many days are dropped by a TTL; 0 keeps everything.
     retention_days: Annotated[int, _whole(0, 36_500)] = 0
     api_host: str = "127.0.0.1"

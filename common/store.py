@@ -111,7 +111,8 @@ class StoreBounds:
     `memory` (everything the engine tracks: caches, queries, merges) and `caches`
     (each of its caches) are engine-wide: chDB runs one engine per process and
     takes them from the connection that starts it, ignoring them on the others,
-    so every embedded connection passes the same ones. `query_memory` and
+    so every embedded connection passes the same ones, as is `merge_nice`, the
+    Linux nice value of the engine's merge threads. `query_memory` and
     `threads` bound each query, in both modes.
     """
 
@@ -119,15 +120,17 @@ class StoreBounds:
     caches: int = 0
     query_memory: int = 0
     threads: int = 0
+    merge_nice: int = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StoreBounds:
-        """The bounds the `ACTIVITYLOG_CLICKHOUSE_*` memory and thread variables set."""
+        """The bounds the `ACTIVITYLOG_CLICKHOUSE_*` memory, thread and nice variables set."""
         return cls(
             memory=settings.clickhouse_memory_bytes,
             caches=settings.clickhouse_cache_bytes,
             query_memory=settings.clickhouse_query_memory_bytes,
             threads=settings.clickhouse_max_threads,
+            merge_nice=settings.clickhouse_merge_nice,
         )
 
     def query_settings(self) -> dict[str, int]:
@@ -157,6 +160,10 @@ class StoreBounds:
             # A merge starts only while merges hold less than half of it, so the
             # background work leaves the rest to the reads and the inserts.
             options["merges_mutations_memory_usage_soft_limit"] = self.memory // 2
+        if self.merge_nice:
+            # Merges run beside the reads on the same cores: a read that waits for a
+            # core behind them is slower by as much, a merge that waits only ends later.
+            options["os_threads_nice_value_merge_mutate"] = self.merge_nice
         return options | self.query_settings()
 
 

@@ -7,6 +7,8 @@ connection starts the engine.
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from common.settings import Settings
 from common.store import Store
 from schemas.migrate import migrated_store
 
+CAP_SYS_NICE = 23  # linux/capability.h
 # More than 32 MiB for one query: an array of 20 million UInt64 in one aggregate state.
 HUNGRY = "SELECT length(groupArray(number)) FROM numbers(20000000)"
 # A sort of the same 160 MB, which may spill to disk instead.
@@ -51,6 +54,50 @@ def test_the_defaults_bound_the_embedded_engine(tmp_path: Path) -> None:
         assert engine["compiled_expression_cache_size"] == 64 << 20
         assert engine["max_server_memory_usage"] == 1 << 30
         assert _query_settings(store)[0] == 0
+    finally:
+        store.close()
+
+
+def _running_merge_nice_values() -> set[int]:
+    """The nice values of this process's merge threads that are running now."""
+    values = set()
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if name == "MergeMutate" and fields[0] == "R":
+            values.add(int(fields[16]))
+    return values
+
+
+def _may_change_nice_values() -> bool:
+    status = Path("/proc/self/status").read_text()
+    caps = next(line for line in status.splitlines() if line.startswith("CapEff:"))
+    return bool(int(caps.split()[1], 16) >> CAP_SYS_NICE & 1)
+
+
+def test_the_merges_run_at_a_lower_priority_than_the_reads(tmp_path: Path) -> None:
+    store = Store.open(f"chdb://{tmp_path / 'ch'}")
+    try:
+        assert _server_settings(store, "os_threads_nice_value_merge_mutate") == {
+            "os_threads_nice_value_merge_mutate": 10
+        }
+        if not _may_change_nice_values():
+            pytest.skip("ClickHouse sets nice values only with CAP_SYS_NICE")
+        store.command("CREATE TABLE parts (n UInt64, s String) ENGINE = MergeTree ORDER BY n")
+        insert = (
+            "INSERT INTO parts SELECT number, repeat(toString(number), 20) FROM numbers(300000)"
+        )
+        seen: set[int] = set()
+        deadline = time.monotonic() + 60
+        while 10 not in seen and time.monotonic() < deadline:
+            if not store.query_rows("SELECT 1 FROM system.merges LIMIT 1"):
+                store.command(insert)  # parts to merge, until a merge is seen running
+            seen |= _running_merge_nice_values()
+        assert 10 in seen, f"no merge thread seen running at nice 10 (saw {seen})"
+        assert os.getpriority(os.PRIO_PROCESS, 0) == 0  # this (reading) thread keeps its own
     finally:
         store.close()
 
@@ -98,10 +145,14 @@ def test_zero_leaves_clickhouse_unbounded(tmp_path: Path) -> None:
         clickhouse_url=f"chdb://{tmp_path / 'ch'}",
         clickhouse_cache_bytes=0,
         clickhouse_query_memory_bytes=0,
+        clickhouse_merge_nice=0,
     )
     store = Store.from_settings(settings)
     try:
-        assert _server_settings(store, "mark_cache_size") == {"mark_cache_size": 5 << 30}
+        assert _server_settings(store, "mark_cache_size", "os_threads_nice_value_merge_mutate") == {
+            "mark_cache_size": 5 << 30,
+            "os_threads_nice_value_merge_mutate": 0,
+        }
         assert _query_settings(store)[0] == 0
         assert store.query_rows(HUNGRY) == [(20_000_000,)]
     finally:

@@ -70,6 +70,7 @@ def test_environment_overrides() -> None:
             "2199023255552 is outside 0..1099511627776",
         ),
         ("ACTIVITYLOG_CLICKHOUSE_MAX_THREADS", "2000", "2000 is outside 0..1024"),
+        ("ACTIVITYLOG_CLICKHOUSE_MERGE_NICE", "-5", "-5 is outside 0..19"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, reason: str) -> None:
@@ -130,13 +131,18 @@ def test_store_bounds_read_sizes_with_binary_units() -> None:
             "ACTIVITYLOG_CLICKHOUSE_CACHE_BYTES": "64MiB",
             "ACTIVITYLOG_CLICKHOUSE_QUERY_MEMORY_BYTES": "1000",
             "ACTIVITYLOG_CLICKHOUSE_MAX_THREADS": "3",
+            "ACTIVITYLOG_CLICKHOUSE_MERGE_NICE": "5",
         }
     )
-    assert StoreBounds.from_settings(s) == StoreBounds(1 << 30, 64 << 20, 1000, 3)
+    assert StoreBounds.from_settings(s) == StoreBounds(1 << 30, 64 << 20, 1000, 3, 5)
+    # By default the merges yield the CPU to the reads.
+    assert StoreBounds.from_settings(Settings.from_env({})).merge_nice == 10
 
 
 def test_store_bounds_become_engine_options_and_query_settings() -> None:
-    bounds = StoreBounds(memory=1 << 30, caches=32 << 20, query_memory=256 << 20, threads=2)
+    bounds = StoreBounds(
+        memory=1 << 30, caches=32 << 20, query_memory=256 << 20, threads=2, merge_nice=10
+    )
     per_query = {
         "max_memory_usage": 256 << 20,
         "max_bytes_before_external_sort": 128 << 20,
@@ -153,6 +159,7 @@ def test_store_bounds_become_engine_options_and_query_settings() -> None:
     assert options["max_server_memory_usage"] == 1 << 30
     assert options["mark_cache_size"] == options["text_index_postings_cache_size"] == 32 << 20
     assert options["compiled_expression_cache_size"] == 32 << 20
+    assert options["os_threads_nice_value_merge_mutate"] == 10
     assert options.items() >= per_query.items()
     # 0 leaves ClickHouse's own value: nothing is passed for it.
     assert StoreBounds(0, 0, 0, 0).engine_options() == {}
