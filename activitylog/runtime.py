@@ -156,6 +156,7 @@ async def run(settings: Settings, *, worker: bool, api: bool, delivery: bool = F
     from processors.delivery.agent import DeliveryAgent
     from processors.worker import IngestWorker
 
+    settings = settings.for_role(ingests=worker)
     if api:
         check_api_auth(settings)
     if worker or delivery:

@@ -38,6 +38,8 @@ DEFAULT_KAFKA_VERSION = "4.1.1"
 ALL_PARTNERS: Final = "*"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 ENV_PREFIX: Final = "ACTIVITYLOG_"
+# The merges' nice value in a process that serves reads and inserts nothing (`api`).
+READER_MERGE_NICE: Final = 10
 
 
 def parse_api_keys(text: str, variable: str = "ACTIVITYLOG_API_KEYS") -> dict[str, str]:
@@ -211,9 +213,10 @@ class Settings(BaseSettings):
     clickhouse_cache_bytes: Annotated[int, _size()] = 64 << 20
     clickhouse_query_memory_bytes: Annotated[int, _size()] = 0
     clickhouse_max_threads: Annotated[int, _whole(0, 1024)] = 0
-    # The Linux nice value of the embedded engine's merge threads: on a busy machine the
-    # reads take the CPU before the background merges (docs/operations.md, Memory).
-    clickhouse_merge_nice: Annotated[int, _whole(0, 19)] = 10
+    # The Linux nice value of the embedded engine's merge threads (docs/operations.md,
+    # Memory). Unset: `READER_MERGE_NICE` in a process that only reads, so the reads take
+    # the CPU before the merges, and the engine's own in one that ingests (`for_role`).
+    clickhouse_merge_nice: Annotated[int | None, _whole(0, 19)] = None
     # Rows older than this many days are dropped by a TTL; 0 keeps everything.
     retention_days: Annotated[int, _whole(0, 36_500)] = 0
     api_host: str = "127.0.0.1"
@@ -325,6 +328,21 @@ class Settings(BaseSettings):
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with some fields changed (CLI options win over the environment)."""
         return self.model_copy(update={k: v for k, v in values.items() if v is not None})
+
+    def for_role(self, *, ingests: bool) -> Settings:
+        """These settings for a process that runs an ingest worker or not.
+
+        An unset merge nice value becomes `READER_MERGE_NICE` where nothing is
+        ingested: there the merges only fold what a bulk load or a backfill
+        left, and may wait for the reads. Where a worker inserts, the merges
+        must keep up with it, or parts and memory pile up (under `make soak`'s
+        load at nice 10, `serve` grew 27 MB/min and peaked at 1.77 GB).
+        """
+        if self.clickhouse_merge_nice is not None:
+            return self
+        return self.model_copy(
+            update={"clickhouse_merge_nice": 0 if ingests else READER_MERGE_NICE}
+        )
 
     @property
     def export_path(self) -> Path:

@@ -130,7 +130,7 @@ class StoreBounds:
             caches=settings.clickhouse_cache_bytes,
             query_memory=settings.clickhouse_query_memory_bytes,
             threads=settings.clickhouse_max_threads,
-            merge_nice=settings.clickhouse_merge_nice,
+            merge_nice=settings.clickhouse_merge_nice or 0,
         )
 
     def query_settings(self) -> dict[str, int]:

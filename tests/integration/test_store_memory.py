@@ -78,8 +78,9 @@ def _may_change_nice_values() -> bool:
     return bool(int(caps.split()[1], 16) >> CAP_SYS_NICE & 1)
 
 
-def test_the_merges_run_at_a_lower_priority_than_the_reads(tmp_path: Path) -> None:
-    store = Store.open(f"chdb://{tmp_path / 'ch'}")
+def test_an_api_s_merges_run_at_a_lower_priority_than_its_reads(tmp_path: Path) -> None:
+    settings = Settings(clickhouse_url=f"chdb://{tmp_path / 'ch'}").for_role(ingests=False)
+    store = Store.from_settings(settings)
     try:
         assert _server_settings(store, "os_threads_nice_value_merge_mutate") == {
             "os_threads_nice_value_merge_mutate": 10

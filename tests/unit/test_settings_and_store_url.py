@@ -135,8 +135,17 @@ def test_store_bounds_read_sizes_with_binary_units() -> None:
         }
     )
     assert StoreBounds.from_settings(s) == StoreBounds(1 << 30, 64 << 20, 1000, 3, 5)
-    # By default the merges yield the CPU to the reads.
-    assert StoreBounds.from_settings(Settings.from_env({})).merge_nice == 10
+
+
+def test_the_merges_yield_the_cpu_to_the_reads_only_where_nothing_is_ingested() -> None:
+    unset = Settings.from_env({})
+    assert StoreBounds.from_settings(unset).merge_nice == 0
+    assert StoreBounds.from_settings(unset.for_role(ingests=False)).merge_nice == 10
+    assert StoreBounds.from_settings(unset.for_role(ingests=True)).merge_nice == 0
+    for value in (0, 7):
+        chosen = Settings.from_env({"ACTIVITYLOG_CLICKHOUSE_MERGE_NICE": str(value)})
+        assert chosen.for_role(ingests=False).clickhouse_merge_nice == value
+        assert chosen.for_role(ingests=True).clickhouse_merge_nice == value
 
 
 def test_store_bounds_become_engine_options_and_query_settings() -> None:
