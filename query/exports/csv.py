@@ -23,10 +23,9 @@ from typing import Any
 
 from common.store import RecordChunks, Store
 from query.exports.cells import CELL_COLUMNS, format_date, header_row
-from query.exports.texts import guarded, guarded_slices, stored_current, texts_sql
+from query.exports.texts import guarded_months, guarded_slices, stored_current, texts_sql
 from query.filters import ActivityFilter
 from query.reads.columns import export_query
-from query.reads.slices import month_filters
 
 BOM = "\ufeff"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -104,21 +103,18 @@ def stream_csv(
     header = header_bytes(lang, delimiter)  # a bad `lang` raises here, before the SQL is built
     stored = stored_current(store, flt, lang)
     select = csv_select(lang, stored=stored)
+    key = flt.key_where()
     settings = (CSV_SETTINGS, DELIMITERS[delimiter])
     if sliced is None:
         sliced = store.location.mode != "embedded"
     if not sliced:
-
-        def month_query(month: ActivityFilter) -> tuple[str, dict[str, Any]]:
-            where, params = guarded(stored, lang, *month.where())
-            return export_query(select, where, *settings, prewhere=month.key_where()), params
-
-        blocks = store.stream_formatted_each(map(month_query, month_filters(flt)), "CSV")
-        return RecordChunks(_after_header(header, blocks))
-    chunks = (
-        store.query_formatted(
-            export_query(select, where, *settings, prewhere=flt.key_where()), params, "CSV"
+        months = (
+            (export_query(select, where, *settings, prewhere=key), params)
+            for where, params in guarded_months(flt, stored, lang)
         )
+        return RecordChunks(_after_header(header, store.stream_formatted_each(months, "CSV")))
+    chunks = (
+        store.query_formatted(export_query(select, where, *settings, prewhere=key), params, "CSV")
         for where, params in guarded_slices(store, flt, stored, lang)
     )
     return _sliced_with_header(header, chunks)

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from common.store import Store
 from query.filters import ActivityFilter
-from query.reads.slices import SLICE_ROWS, export_slices
+from query.reads.slices import SLICE_ROWS, export_slices, month_filters
 from schemas.activity import ACTIVITY_TABLE
 from schemas.readable.sql import readable_sql
 from schemas.stored_texts import digest_column, text_columns, texts_digest
@@ -72,3 +72,15 @@ def guarded_slices(
     """`export_slices`, each slice's WHERE `guarded` as the export's texts need."""
     for where, params in export_slices(store, flt, rows):
         yield guarded(stored, lang, where, params)
+
+
+def guarded_months(
+    flt: ActivityFilter, stored: bool, lang: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """`month_filters`, each month's WHERE `guarded` as the export's texts need.
+
+    A month's filter has the same clauses as `flt`, with its own range in the
+    parameters, so `flt.key_where()` is every month's PREWHERE.
+    """
+    for month in month_filters(flt):
+        yield guarded(stored, lang, *month.where())

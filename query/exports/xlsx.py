@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Iterable, Iterator
-from typing import IO, Any, Final
+from typing import IO, Final
 from xml.sax.saxutils import escape
 
 from common.store import Store
 from query.exports.cells import CELL_COLUMNS, header_row
 from query.exports.sink import ByteSink
-from query.exports.texts import guarded, guarded_slices, stored_current, texts_sql
+from query.exports.texts import guarded_months, guarded_slices, stored_current, texts_sql
 from query.filters import ActivityFilter
 from query.reads.columns import export_query
-from query.reads.slices import month_filters
 
 SHEET_ROWS: Final = 1_048_576  # Excel's rows per sheet, the header row included
 DATA_ROWS_PER_SHEET: Final = SHEET_ROWS - 1
@@ -110,9 +109,8 @@ def stream_xlsx(
     """The export as an .xlsx workbook, bytes as they are compressed.
 
     An embedded store streams one query per month (`month_filters`) on a
-    connection of its own; a server
-    (or `sliced=True`) runs one bounded query per key-range slice, as the CSV
-    export does. A bad `lang` raises at the call.
+    connection of its own; a server (or `sliced=True`) runs one bounded query
+    per key-range slice, as the CSV export does. A bad `lang` raises at the call.
     """
     header = xlsx_header(lang, flt.range.tz)
     if sliced is None:
@@ -121,15 +119,14 @@ def stream_xlsx(
     select = row_select(lang, stored=stored)
     rows: Iterable[bytes]
     if not sliced:
-
-        def month_query(month: ActivityFilter) -> tuple[str, dict[str, Any]]:
-            where, params = guarded(stored, lang, *month.where())
-            return (
-                export_query(select, where, prewhere=month.key_where()),
+        months = (
+            (
+                export_query(select, where, prewhere=flt.key_where()),
                 {**params, ZONE_PARAM: flt.range.tz},
             )
-
-        rows = store.stream_formatted_each(map(month_query, month_filters(flt)), "TSVRaw")
+            for where, params in guarded_months(flt, stored, lang)
+        )
+        rows = store.stream_formatted_each(months, "TSVRaw")
     else:
         rows = (
             store.query_formatted(
